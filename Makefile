@@ -1,0 +1,34 @@
+# Every target installs what it needs: a fresh machine runs `make demo` or `make test` directly.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench system-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[all,dev]'
+	touch $(STAMP)
+
+system-deps:
+	@sh scripts/install-system-deps.sh
+
+demo: $(STAMP)
+	$(VENV)/bin/callwatch demo $(DEMO_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench examples
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+test: $(STAMP) system-deps lint typecheck
+	$(PY) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(STAMP) system-deps
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info logs .pytest_cache .mypy_cache

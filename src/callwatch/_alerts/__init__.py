@@ -1,0 +1,1 @@
+"""Alerting internals: thresholds, lifecycle, delivery, one module per handler."""

@@ -1,0 +1,1 @@
+"""The log pipeline: record → processors → renderer → queue → writer → files."""

@@ -1,0 +1,221 @@
+"""The pipeline a record follows: build → processors → render → writer (or capture).
+
+Built once per ``configure()`` so the hot path looks nothing up that could be
+looked up once: the level threshold, the static fields, the processor chain
+and the sinks are attributes of one :class:`Pipeline`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from callwatch import _runtime
+from callwatch._logging.audit import AuditChain
+from callwatch._logging.console import pretty
+from callwatch._logging.files import log_path
+from callwatch._logging.otel import trace_processor
+from callwatch._logging.records import timestamp
+from callwatch._logging.redact import RedactProcessor
+from callwatch._logging.render import render
+from callwatch._logging.retention import Maintenance
+from callwatch._logging.stats import STATS
+from callwatch._logging.stdlib import BridgeHandler
+from callwatch._logging.writer import APP, CONSOLE, ERRORS, HANDLERS, PERFORMANCE, Item, Writer
+from callwatch.config import Settings
+from callwatch.context import _call_id
+
+__all__ = ["Pipeline", "Processor", "current", "handlers", "processors"]
+
+Processor = Callable[[Any, str, dict[str, Any]], "dict[str, Any] | None"]
+
+LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
+LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
+METHOD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+
+# Kinds of record, each with its own destination files.
+LOG, AUDIT, TIMER = 0, 1, 2
+
+# Users' additions survive reconfiguration: they live here, not in a Pipeline.
+processors: list[Processor] = []
+handlers: list[tuple[logging.Handler, int]] = []
+
+
+class Pipeline:
+    """Everything one configuration needs to turn a log call into lines on disk."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.min_level = LEVELS[settings.log_level]
+        self.app = settings.app_name
+        self.environment = settings.environment
+        self.max_field_chars = settings.max_field_chars
+        self.capture: list[dict[str, Any]] | None = None
+        chain: list[Processor] = [RedactProcessor(settings.redact_pii)]
+        add_trace_ids = trace_processor()
+        if add_trace_ids is not None:
+            chain.append(add_trace_ids)
+        self.processors = (*chain, *processors)
+        self.console = None if not settings.console else ("pretty" if settings.development else "json")
+        self.pretty_colour = os.isatty(1) if self.console == "pretty" else False
+        self.audit = AuditChain(settings.audit_hmac_key)
+        self.writer = Writer(settings, handlers, self.notice)
+        if settings.files:
+            _check_writable(settings.log_dir)
+        self.maintenance = Maintenance(settings.log_dir, settings.retention) if settings.files else None
+        self.bridge = BridgeHandler(self.emit)
+
+    def emit(
+        self,
+        levelno: int,
+        logger: str,
+        function: str,
+        line: int,
+        message: str,
+        extra: dict[str, Any],
+        exception: dict[str, Any] | None = None,
+        kind: int = LOG,
+    ) -> None:
+        """Build, process, render and hand over one record. Never raises."""
+        try:
+            record: dict[str, Any] | None = {
+                "timestamp": timestamp(time.time_ns()),
+                "level": LEVEL_NAMES[levelno],
+                "logger": logger,
+                "function": function,
+                "line": line,
+                "message": message,
+                "app": self.app,
+                "environment": self.environment,
+                "call_id": _call_id.get(),
+                "extra": extra,
+            }
+            if exception is not None:
+                record["exception"] = exception  # type: ignore[index]
+            method = METHOD_NAMES[levelno]
+            for processor in self.processors:
+                record = processor(None, method, record)  # type: ignore[arg-type]
+                if record is None:
+                    return
+            if self.capture is not None:
+                self.capture.append(record)
+                return
+            self._dispatch(record, levelno, kind)
+        except Exception as exc:
+            self._internal_error(exc, message)
+
+    def _dispatch(self, record: dict[str, Any], levelno: int, kind: int) -> None:
+        rendered = render(record, self.max_field_chars)
+        day = record["timestamp"][:10]
+        sinks = HANDLERS
+        if levelno >= self.min_level:
+            sinks |= APP
+            if kind == TIMER:
+                sinks |= PERFORMANCE
+        if levelno >= logging.ERROR:
+            sinks |= ERRORS
+        console: bytes | None = None
+        if self.console is not None and levelno >= self.min_level:
+            sinks |= CONSOLE
+            console = rendered if self.console == "json" else pretty(record, self.pretty_colour)
+        item: Item = (sinks, day, rendered, console, levelno)
+        if kind == AUDIT:
+            self.writer.write_now(item)
+            self._append_audit(record, day)
+        elif levelno >= logging.ERROR:
+            self.writer.write_now(item)
+        else:
+            self.writer.submit(item)
+
+    def _append_audit(self, record: dict[str, Any], day: str) -> None:
+        if not self.settings.files:
+            return
+        path = log_path(self.settings.log_dir, "audit", day)
+        try:
+            self.audit.append(path, record, self.render)
+        except OSError as exc:
+            STATS.add("dropped")
+            STATS.add("write_errors")
+            os.write(2, f"callwatch: cannot write audit record to {path}: {exc.strerror}\n".encode())
+
+    def render(self, record: dict[str, Any]) -> bytes:
+        return render(record, self.max_field_chars)
+
+    def notice(self, message: str, extra: dict[str, object]) -> None:
+        """A WARNING about the pipeline itself (drops), logged from inside the writer."""
+        self.emit(logging.WARNING, "callwatch", "writer", 0, message, dict(extra))
+
+    def _internal_error(self, exc: Exception, message: object) -> None:
+        STATS.add("internal_errors")
+        try:
+            os.write(2, f"callwatch: could not log {message!r:.200}: {exc!r:.200}\n".encode())
+        except Exception:
+            pass
+
+    def stop(self, timeout: float) -> None:
+        if self.maintenance is not None:
+            self.maintenance.stop(min(timeout, 1.0))
+        self.writer.stop(timeout)
+        self.audit.close()
+
+
+def _check_writable(log_dir: Path) -> None:
+    """Say once, clearly, when LOG_DIR cannot be written; console logging goes on."""
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+        probe = log_dir / f".callwatch-probe-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        os.write(
+            2,
+            f"callwatch: LOG_DIR {str(log_dir)!r} is not writable ({exc.strerror or exc}); "
+            "file logging is off until it is, console logging goes on\n".encode(),
+        )
+
+
+current: Pipeline | None = None
+
+
+def _start(settings: Settings) -> None:
+    global current
+    pipeline = Pipeline(settings)
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if isinstance(handler, BridgeHandler):
+            root.removeHandler(handler)
+    root.addHandler(pipeline.bridge)
+    root.setLevel(pipeline.min_level)
+    current = pipeline
+
+
+def _stop(timeout: float) -> None:
+    global current
+    pipeline, current = current, None
+    if pipeline is not None:
+        logging.getLogger().removeHandler(pipeline.bridge)
+        pipeline.stop(timeout)
+
+
+def _flush_before_fork() -> None:
+    pipeline = current
+    if pipeline is not None:
+        pipeline.writer.flush()
+
+
+def get() -> Pipeline:
+    """The current pipeline, configuring callwatch from the environment on first use."""
+    pipeline = current
+    if pipeline is None:
+        _runtime.settings()
+        pipeline = current
+        assert pipeline is not None
+    return pipeline
+
+
+_runtime.register(_runtime.Component("logging", _start, _stop, priority=0))
+os.register_at_fork(before=_flush_before_fork)

@@ -1,0 +1,54 @@
+"""The bridge from stdlib ``logging`` (uvicorn, httpx, asyncio, the user's loggers) into callwatch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from callwatch._logging.records import describe_exception
+
+__all__ = ["BridgeHandler", "level_name"]
+
+# Attributes every LogRecord has; anything else came from ``extra=`` and is kept.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+
+
+def level_name(levelno: int) -> int:
+    """Fold custom stdlib levels onto the five callwatch levels (rounding down)."""
+    for level in (logging.CRITICAL, logging.ERROR, logging.WARNING, logging.INFO):
+        if levelno >= level:
+            return level
+    return logging.DEBUG
+
+
+Emit = Callable[[int, str, str, int, str, dict[str, Any], "dict[str, Any] | None"], None]
+
+
+class BridgeHandler(logging.Handler):
+    """Installed on the root logger: turns each stdlib record into a callwatch record."""
+
+    def __init__(self, emit: Emit) -> None:
+        super().__init__(logging.NOTSET)
+        self._emit = emit
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = f"{record.msg!r} % {record.args!r}"
+        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+        exception = describe_exception(*record.exc_info) if record.exc_info else None
+        self._emit(
+            level_name(record.levelno),
+            record.name,
+            record.funcName,
+            record.lineno,
+            message,
+            extra,
+            exception,
+        )

@@ -1,0 +1,243 @@
+"""The writer: a bounded queue drained by one thread that batches lines into files.
+
+Callers hand over rendered lines. DEBUG/INFO/WARNING go through :meth:`Writer.submit`,
+which never touches the disk: the line joins a bounded queue that the writer
+thread drains at least every ``flush_interval_ms``. ERROR/CRITICAL and audit
+records go through :meth:`Writer.write_now`, which drains what is queued and
+writes the record before returning, so a SIGKILL right after cannot lose it and
+each file keeps the order in which this process logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+
+from callwatch._logging.files import DayFiles, log_path
+from callwatch._logging.stats import STATS
+from callwatch.config import Settings
+
+__all__ = ["APP", "CONSOLE", "ERRORS", "HANDLERS", "PERFORMANCE", "Item", "Writer"]
+
+# Where an item goes: a bit per sink.
+APP, ERRORS, PERFORMANCE, CONSOLE, HANDLERS = 1, 2, 4, 8, 16
+_FILE_SINKS = ((APP, "app"), (ERRORS, "errors"), (PERFORMANCE, "performance"))
+_BATCH = 8192
+
+
+# One rendered record on its way to the sinks: (sinks, day, line, console, levelno).
+# A plain tuple: building a NamedTuple costs more than the rest of the hand-over.
+Item = tuple[int, str, bytes, "bytes | None", int]
+
+
+class Writer:
+    """Owns the queue, the writer thread, the open files, the console and stdlib handlers."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        handlers: list[tuple[logging.Handler, int]],
+        notice: Callable[[str, dict[str, object]], None],
+    ) -> None:
+        self._queue: deque[Item] = deque()
+        self._capacity = settings.queue_size
+        self._high_water = max(1, min(_BATCH, settings.queue_size // 4))
+        self._block = settings.queue_policy == "block"
+        self._block_sec = settings.queue_block_ms / 1000.0
+        self._interval = settings.flush_interval_ms / 1000.0
+        self._files = DayFiles(settings.log_dir) if settings.files else None
+        self._handlers = handlers
+        self._notice = notice
+        self._lock = threading.RLock()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._queue_drops = 0  # drops of the current queue-full episode
+        self._disk_drops = 0  # drops of the current write-failure episode
+        self._in_writer = threading.local()
+        self._thread = threading.Thread(target=self._run, name="callwatch-writer", daemon=True)
+        self._thread.start()
+
+    # -- caller side -------------------------------------------------------------
+
+    def submit(self, item: Item) -> None:
+        """Queue a line without waiting on the disk; the queue-full policy decides."""
+        queue = self._queue
+        if len(queue) >= self._capacity and not self._make_room():
+            self._drop_queued()
+            return
+        queue.append(item)
+        if len(queue) >= self._high_water:
+            self._wake.set()
+
+    def write_now(self, item: Item) -> None:
+        """Write everything queued, then ``item``, before returning (durable records)."""
+        if getattr(self._in_writer, "active", False):
+            self._queue.append(item)  # logged by a handler from inside a batch
+            return
+        with self._lock:
+            self._drain_locked()
+            self._write_batch([item])
+
+    def flush(self) -> None:
+        """Hand every queued line to the operating system now."""
+        with self._lock:
+            self._drain_locked()
+
+    def stop(self, timeout: float) -> None:
+        """Flush, stop the thread and close the files."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+        with self._lock:
+            self._drain_locked()
+            if self._files is not None:
+                self._files.close()
+
+    def _make_room(self) -> bool:
+        if not self._block or threading.current_thread() is self._thread:
+            return False
+        deadline = time.monotonic() + self._block_sec
+        self._wake.set()
+        while len(self._queue) >= self._capacity:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.0002)
+        return True
+
+    def _drop_queued(self) -> None:
+        STATS.add("dropped")
+        self._queue_drops += 1
+        if self._queue_drops == 1:
+            _say(
+                f"log queue full ({self._capacity} records): dropping DEBUG/INFO/WARNING "
+                "records until the writer catches up"
+            )
+        self._wake.set()
+
+    # -- writer side -------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            try:
+                self.flush()
+            except Exception as exc:  # the writer thread must survive anything
+                STATS.add("internal_errors")
+                _say(f"writer error: {exc!r}")
+
+    def _drain_locked(self) -> None:
+        queue = self._queue
+        while queue:
+            batch = []
+            pop = queue.popleft
+            for _ in range(_BATCH):
+                try:
+                    batch.append(pop())
+                except IndexError:
+                    break
+            self._write_batch(batch)
+        if self._queue_drops:
+            dropped, self._queue_drops = self._queue_drops, 0
+            self._notice(
+                "Log records dropped: the log queue was full",
+                {"dropped_records": dropped, "queue_size": self._capacity},
+            )
+
+    def _write_batch(self, batch: list[Item]) -> None:
+        self._in_writer.active = True
+        try:
+            if self._files is not None:
+                self._write_files(batch)
+            console = [item[3] for item in batch if item[3] is not None]
+            if console:
+                _write_console(b"".join(console))
+            if self._handlers:
+                self._call_handlers(batch)
+        finally:
+            self._in_writer.active = False
+
+    def _write_files(self, batch: list[Item]) -> None:
+        day = batch[0][1]
+        if batch[-1][1] == day and all(item[1] == day for item in batch):
+            days = [(day, batch)]  # the common case: one day per batch
+        else:
+            by_day: dict[str, list[Item]] = {}
+            for item in batch:
+                by_day.setdefault(item[1], []).append(item)
+            days = list(by_day.items())
+        for day, items in days:
+            for bit, category in _FILE_SINKS:
+                lines = [item[2] for item in items if item[0] & bit]
+                if lines:
+                    self._append(category, day, lines)
+
+    def _append(self, category: str, day: str, lines: list[bytes]) -> None:
+        assert self._files is not None
+        data = b"".join(lines)
+        try:
+            self._files.append(category, day, data)
+        except OSError as exc:
+            self._write_failed(category, day, len(lines), exc)
+        else:
+            STATS.written += len(lines)
+            if self._disk_drops:
+                self._write_resumed()
+
+    def _write_failed(self, category: str, day: str, lines: int, exc: OSError) -> None:
+        STATS.add("dropped", lines)
+        STATS.add("write_errors")
+        first = self._disk_drops == 0
+        self._disk_drops += lines
+        if first:
+            assert self._files is not None
+            path = log_path(self._files.log_dir, category, day)
+            _say(
+                f"cannot write {path}: {exc.strerror or exc}; log records are dropped "
+                "(and counted) until it is writable again; console logging goes on"
+            )
+
+    def _write_resumed(self) -> None:
+        dropped, self._disk_drops = self._disk_drops, 0
+        _say(f"log files writable again after dropping {dropped} records")
+        self._notice(
+            "Log records dropped: log files were not writable", {"dropped_records": dropped}
+        )
+
+    def _call_handlers(self, batch: list[Item]) -> None:
+        for handler, threshold in self._handlers:
+            for item in batch:
+                if item[0] & HANDLERS and item[4] >= threshold:
+                    record = logging.LogRecord(
+                        "callwatch", item[4], "", 0, item[2].decode().rstrip("\n"), None, None
+                    )
+                    try:
+                        handler.handle(record)
+                    except Exception:
+                        STATS.add("internal_errors")
+
+
+def _write_console(data: bytes) -> None:
+    stream = sys.stdout
+    try:
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None:
+            buffer.write(data)
+        else:
+            stream.write(data.decode("utf-8", "replace"))
+        stream.flush()
+    except (OSError, ValueError):  # closed or broken stdout must not stop file logging
+        pass
+
+
+def _say(message: str) -> None:
+    """A message about callwatch itself, on stderr, bypassing the pipeline."""
+    try:
+        os.write(2, f"callwatch: {message}\n".encode())
+    except OSError:
+        pass

@@ -1,0 +1,285 @@
+"""The guide's logging face: ``log``, call context, ``perf_timer``, ``audit_log``.
+
+Everything here is a thin front over :mod:`callwatch._logging.pipeline`: it
+collects what only the caller knows (its module, function and line, the
+message and fields) and hands the rest to the pipeline.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import sys
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+from callwatch._logging import pipeline as _pipeline
+from callwatch._logging.pipeline import AUDIT, LEVELS, TIMER, Processor
+from callwatch._logging.records import describe_exception
+from callwatch._logging.render import safe_repr
+from callwatch._logging.retention import maintain
+from callwatch._metrics.operations import observe
+from callwatch._runtime import settings
+from callwatch.context import bind_call, clear_context, get_call_id, get_fields, set_call_id
+
+__all__ = [
+    "Logger",
+    "add_handler",
+    "add_processor",
+    "audit_log",
+    "bind_call",
+    "clear_context",
+    "get_call_id",
+    "get_logger",
+    "log",
+    "perf_timer",
+    "prune_logs",
+    "set_call_id",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+ExcInfo = bool | BaseException | tuple[Any, Any, Any] | None
+
+DEBUG, INFO, WARNING, ERROR, CRITICAL = 10, 20, 30, 40, 50
+
+
+class Logger:
+    """``log.info("Call started", extra={"caller": n}, extension="100")``.
+
+    The logger name is the caller's module unless the logger was made with a name.
+    """
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str | None = None) -> None:
+        self._name = name
+
+    def debug(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+        pipeline = _pipeline.current or _pipeline.get()
+        if pipeline.min_level <= DEBUG:
+            self._log(pipeline, DEBUG, message, args, extra, fields, exc_info)
+
+    def info(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+        pipeline = _pipeline.current or _pipeline.get()
+        if pipeline.min_level <= INFO:
+            self._log(pipeline, INFO, message, args, extra, fields, exc_info)
+
+    def warning(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+        pipeline = _pipeline.current or _pipeline.get()
+        if pipeline.min_level <= WARNING:
+            self._log(pipeline, WARNING, message, args, extra, fields, exc_info)
+
+    warn = warning
+
+    def error(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+        pipeline = _pipeline.current or _pipeline.get()
+        self._log(pipeline, ERROR, message, args, extra, fields, exc_info)
+
+    def critical(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+        pipeline = _pipeline.current or _pipeline.get()
+        self._log(pipeline, CRITICAL, message, args, extra, fields, exc_info)
+
+    def exception(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = True, **fields: Any) -> None:
+        """An ERROR record with the exception being handled, as a structured ``exception``."""
+        pipeline = _pipeline.current or _pipeline.get()
+        self._log(pipeline, ERROR, message, args, extra, fields, exc_info)
+
+    def _log(
+        self,
+        pipeline: _pipeline.Pipeline,
+        levelno: int,
+        message: object,
+        args: tuple[object, ...],
+        extra: Any,
+        fields: dict[str, Any],
+        exc_info: ExcInfo,
+    ) -> None:
+        try:
+            frame = sys._getframe(2)
+            text = message if type(message) is str else _to_text(message)
+            if args:
+                text = _interpolate(text, args)
+            bound = get_fields()
+            if fields or bound or type(extra) is not dict:
+                extra = _merge_extra(bound, extra, fields)
+            pipeline.emit(
+                levelno,
+                self._name or frame.f_globals.get("__name__", "?"),
+                frame.f_code.co_name,
+                frame.f_lineno,
+                text,
+                extra,
+                _exception(exc_info) if exc_info else None,
+            )
+        except Exception as exc:  # a logging call never raises into its caller
+            pipeline._internal_error(exc, message)
+
+
+def _to_text(message: object) -> str:
+    try:
+        return str(message)
+    except Exception:
+        return safe_repr(message)
+
+
+def _interpolate(text: str, args: tuple[object, ...]) -> str:
+    try:
+        return text % args
+    except Exception:
+        return f"{text} {safe_repr(args)}"
+
+
+def _merge_extra(bound: Any, extra: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(bound)
+    if isinstance(extra, dict):
+        merged.update(extra)
+    elif extra is not None:
+        merged["extra"] = extra
+    merged.update(fields)
+    return merged
+
+
+def _exception(exc_info: ExcInfo) -> dict[str, Any] | None:
+    if isinstance(exc_info, BaseException):
+        return describe_exception(type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple):
+        return describe_exception(*exc_info)
+    return describe_exception(*sys.exc_info())
+
+
+log = Logger()
+
+
+def get_logger(name: str) -> Logger:
+    """A logger whose records carry ``name`` instead of the caller's module."""
+    return Logger(name)
+
+
+class perf_timer:  # noqa: N801 - the guide's name
+    """Times a block and logs it to ``performance/`` and the per-operation metrics.
+
+    A context manager (``with`` and ``async with``), a reusable object and a decorator.
+    """
+
+    __slots__ = ("_fields", "_starts", "name")
+
+    def __init__(self, name: str, **fields: Any) -> None:
+        self.name = name
+        self._fields = fields
+        self._starts: list[int] = []
+
+    def __enter__(self) -> perf_timer:
+        self._starts.append(time.perf_counter_ns())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        elapsed_ms = (time.perf_counter_ns() - self._starts.pop()) / 1e6
+        self._record(elapsed_ms, exc_type is None, sys._getframe(1))
+
+    async def __aenter__(self) -> perf_timer:
+        return self.__enter__()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        elapsed_ms = (time.perf_counter_ns() - self._starts.pop()) / 1e6
+        self._record(elapsed_ms, exc_type is None, sys._getframe(1))
+
+    def _record(self, elapsed_ms: float, success: bool, frame: Any) -> None:
+        try:
+            observe(self.name, elapsed_ms, success)
+            pipeline = _pipeline.current or _pipeline.get()
+            if pipeline.min_level > INFO and pipeline.capture is None:
+                return
+            extra = {"operation": self.name, "duration_ms": round(elapsed_ms, 3), "success": success}
+            bound = get_fields()
+            if bound or self._fields:
+                extra = {**bound, **self._fields, **extra}
+            pipeline.emit(
+                INFO,
+                frame.f_globals.get("__name__", "?"),
+                frame.f_code.co_name,
+                frame.f_lineno,
+                f"{self.name} {'completed' if success else 'failed'}",
+                extra,
+                None,
+                TIMER,
+            )
+        except Exception as exc:
+            _pipeline.get()._internal_error(exc, self.name)
+
+    def __call__(self, func: F) -> F:
+        timer = self
+        if inspect.iscoroutinefunction(func):
+
+            @functools.wraps(func)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with perf_timer(timer.name, **timer._fields):
+                    return await func(*args, **kwargs)
+
+            return async_wrapper  # type: ignore[return-value]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with perf_timer(timer.name, **timer._fields):
+                return func(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+def audit_log(event: str, **fields: Any) -> None:
+    """A business event for ``audit/``: hash-chained and on disk before this returns."""
+    pipeline = _pipeline.current or _pipeline.get()
+    try:
+        frame = sys._getframe(1)
+        bound = get_fields()
+        extra = {**bound, **fields} if bound else fields
+        pipeline.emit(
+            INFO,
+            frame.f_globals.get("__name__", "?"),
+            frame.f_code.co_name,
+            frame.f_lineno,
+            _to_text(event),
+            extra,
+            None,
+            AUDIT,
+        )
+    except Exception as exc:
+        pipeline._internal_error(exc, event)
+
+
+def add_handler(handler: logging.Handler, level: str | int = "INFO") -> None:
+    """Attach any stdlib handler (CloudWatch's, say); its records' message is the JSON line."""
+    levelno = level if isinstance(level, int) else LEVELS.get(str(level).upper())
+    if levelno is None:
+        raise ValueError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
+    _pipeline.handlers.append((handler, levelno))
+
+
+def add_processor(processor: Processor) -> None:
+    """Append a processor ``(logger, method, record) -> record | None`` (``None`` drops it).
+
+    Applies at once and across reconfiguration; processors run in the caller's thread.
+    """
+    _pipeline.processors.append(processor)
+    pipeline = _pipeline.current
+    if pipeline is not None:
+        pipeline.processors = (*pipeline.processors, processor)
+
+
+def prune_logs() -> dict[str, object]:
+    """Apply retention and compress past days now; returns what was done."""
+    current = settings()
+    _pipeline.get().writer.flush()
+    return maintain(current.log_dir, current.retention).as_dict()

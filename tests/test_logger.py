@@ -1,0 +1,365 @@
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+import callwatch
+from callwatch.logger import (
+    add_handler,
+    audit_log,
+    bind_call,
+    clear_context,
+    get_call_id,
+    log,
+    perf_timer,
+    set_call_id,
+)
+from callwatch.testing import capture_logs
+from tests.helpers import read_records
+
+TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
+SCHEMA = [
+    "timestamp",
+    "level",
+    "logger",
+    "function",
+    "line",
+    "message",
+    "app",
+    "environment",
+    "call_id",
+    "extra",
+]
+
+
+def test_a_record_has_the_guides_production_schema(log_dir: Path) -> None:
+    set_call_id("ast-123-456")
+    log.info("Call started", extra={"caller_number": "+1234567890", "extension": "100"})
+    line_of_call = test_a_record_has_the_guides_production_schema.__code__.co_firstlineno + 2
+    clear_context()
+
+    (record,) = read_records(log_dir, "app")
+    assert list(record) == SCHEMA
+    assert TIMESTAMP.match(record["timestamp"])
+    assert record["level"] == "INFO"
+    assert record["logger"] == __name__
+    assert record["function"] == "test_a_record_has_the_guides_production_schema"
+    assert record["line"] == line_of_call
+    assert record["message"] == "Call started"
+    assert record["app"] == "ai_voice_agent"
+    assert record["environment"] == "production"
+    assert record["call_id"] == "ast-123-456"
+    assert record["extra"] == {"caller_number": "+1234567890", "extension": "100"}
+
+
+def test_keyword_fields_join_extra_and_percent_args_interpolate(log_dir: Path) -> None:
+    log.info("Turn %d of %s", 3, "ast-1", extra={"a": 1}, stage="llm")
+    (record,) = read_records(log_dir, "app")
+    assert record["message"] == "Turn 3 of ast-1"
+    assert record["extra"] == {"a": 1, "stage": "llm"}
+
+
+def test_each_category_file_holds_its_own_records(log_dir: Path) -> None:
+    log.debug("not written at INFO")
+    log.info("info line")
+    log.warning("warning line")
+    log.error("error line")
+    log.critical("critical line")
+    with perf_timer("stt_transcription"):
+        pass
+    audit_log("Call completed", call_id="c-1", cost_usd=0.02)
+
+    app = [r["message"] for r in read_records(log_dir, "app")]
+    assert app == [
+        "info line",
+        "warning line",
+        "error line",
+        "critical line",
+        "stt_transcription completed",
+        "Call completed",
+    ]
+    assert [r["message"] for r in read_records(log_dir, "errors")] == ["error line", "critical line"]
+    (timer,) = read_records(log_dir, "performance")
+    assert timer["extra"]["operation"] == "stt_transcription"
+    assert timer["extra"]["success"] is True
+    assert timer["extra"]["duration_ms"] >= 0
+    (audit,) = read_records(log_dir, "audit")
+    assert audit["message"] == "Call completed"
+    assert audit["extra"] == {"call_id": "c-1", "cost_usd": 0.02}
+    assert set(audit["chain"]) >= {"seq", "prev", "hash"}
+
+
+def test_files_are_named_by_utc_day(log_dir: Path) -> None:
+    log.error("boom")
+    (record,) = read_records(log_dir, "errors")
+    day = record["timestamp"][:10]
+    assert (log_dir / "app" / f"app_{day}.log").is_file()
+    assert (log_dir / "errors" / f"error_{day}.log").is_file()
+
+
+def test_log_level_is_the_minimum_written_anywhere(tmp_path: Path) -> None:
+    callwatch.configure(log_dir=tmp_path, console=False, log_level="WARNING")
+    try:
+        log.info("dropped")
+        with perf_timer("op"):
+            pass
+        log.warning("kept")
+        assert [r["message"] for r in read_records(tmp_path, "app")] == ["kept"]
+        assert read_records(tmp_path, "performance") == []
+    finally:
+        callwatch.shutdown()
+
+
+def test_exception_is_structured_without_local_variables(log_dir: Path) -> None:
+    def failing() -> None:
+        secret_local = "do-not-log-me"  # noqa: F841 - locals must never reach the record
+        raise ValueError("bad audio frame")
+
+    try:
+        failing()
+    except ValueError:
+        log.exception("Call failed")
+    (record,) = read_records(log_dir, "errors")
+    exception = record["exception"]
+    assert record["level"] == "ERROR"
+    assert exception["type"] == "ValueError"
+    assert exception["message"] == "bad audio frame"
+    assert exception["frames"][-1]["function"] == "failing"
+    assert "do-not-log-me" not in str(record)
+
+
+def test_exception_causes_are_kept(log_dir: Path) -> None:
+    try:
+        try:
+            raise TimeoutError("stt timed out")
+        except TimeoutError as inner:
+            raise RuntimeError("turn failed") from inner
+    except RuntimeError:
+        log.exception("Call failed")
+    (record,) = read_records(log_dir, "errors")
+    assert record["exception"]["cause"]["type"] == "TimeoutError"
+
+
+def test_call_id_follows_the_context_and_is_cleared(log_dir: Path) -> None:
+    assert get_call_id() is None
+    set_call_id("c-9")
+    assert get_call_id() == "c-9"
+    log.info("inside")
+    clear_context()
+    log.info("outside")
+    assert [r["call_id"] for r in read_records(log_dir, "app")] == ["c-9", None]
+
+
+async def test_concurrent_calls_keep_their_own_ids(log_dir: Path) -> None:
+    async def call(call_id: str) -> None:
+        async with bind_call(call_id, caller="+15550001"):
+            await asyncio.sleep(0.01)
+            log.info("turn")
+            await asyncio.sleep(0.01)
+
+    await asyncio.gather(*(call(f"c-{i}") for i in range(5)))
+    records = read_records(log_dir, "app")
+    assert sorted(r["call_id"] for r in records) == [f"c-{i}" for i in range(5)]
+    assert all(r["extra"] == {"caller": "+15550001"} for r in records)
+    assert get_call_id() is None
+
+
+def test_bind_call_nests_and_restores(log_dir: Path) -> None:
+    with bind_call("outer", region="eu"):
+        with bind_call("inner", turn=2):
+            log.info("nested")
+        log.info("back")
+    log.info("none")
+    records = read_records(log_dir, "app")
+    assert [(r["call_id"], r["extra"]) for r in records] == [
+        ("inner", {"region": "eu", "turn": 2}),
+        ("outer", {"region": "eu"}),
+        (None, {}),
+    ]
+
+
+def test_bind_call_decorates_sync_and_async_functions(log_dir: Path) -> None:
+    @bind_call("deco-sync")
+    def handle() -> None:
+        log.info("sync")
+
+    @bind_call("deco-async")
+    async def handle_async() -> None:
+        log.info("async")
+
+    handle()
+    asyncio.run(handle_async())
+    assert [r["call_id"] for r in read_records(log_dir, "app")] == ["deco-sync", "deco-async"]
+
+
+async def test_perf_timer_in_every_form(log_dir: Path) -> None:
+    with perf_timer("stt_transcription"):
+        pass
+    timer = perf_timer("llm_generation")
+    with timer:
+        pass
+    with timer:  # reusable
+        pass
+    async with perf_timer("tts_synthesis"):
+        await asyncio.sleep(0)
+
+    @perf_timer("decorated")
+    def work() -> int:
+        return 7
+
+    @perf_timer("decorated_async")
+    async def work_async() -> int:
+        return 8
+
+    assert work() == 7
+    assert await work_async() == 8
+    with pytest.raises(KeyError), perf_timer("failing"):
+        raise KeyError("x")
+
+    operations = [
+        (r["extra"]["operation"], r["extra"]["success"])
+        for r in read_records(log_dir, "performance")
+    ]
+    assert operations == [
+        ("stt_transcription", True),
+        ("llm_generation", True),
+        ("llm_generation", True),
+        ("tts_synthesis", True),
+        ("decorated", True),
+        ("decorated_async", True),
+        ("failing", False),
+    ]
+
+
+def test_perf_timer_feeds_operation_metrics(log_dir: Path) -> None:
+    from callwatch._metrics.operations import snapshot
+
+    before = snapshot().get("metrics_feed_op")
+    with perf_timer("metrics_feed_op"):
+        pass
+    after = snapshot()["metrics_feed_op"]
+    assert after.count == (before.count if before else 0) + 1
+
+
+def test_stdlib_loggers_flow_into_the_pipeline(log_dir: Path) -> None:
+    set_call_id("std-1")
+    logging.getLogger("httpx").info("HTTP Request: %s", "POST /v1/chat", extra={"status": 200})
+    logging.getLogger("myapp.telephony").error("ARI socket closed")
+    clear_context()
+    app = read_records(log_dir, "app")
+    assert [(r["logger"], r["message"], r["call_id"]) for r in app] == [
+        ("httpx", "HTTP Request: POST /v1/chat", "std-1"),
+        ("myapp.telephony", "ARI socket closed", "std-1"),
+    ]
+    assert app[0]["extra"] == {"status": 200}
+    assert [r["message"] for r in read_records(log_dir, "errors")] == ["ARI socket closed"]
+
+
+def test_add_handler_receives_the_json_line(log_dir: Path) -> None:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    add_handler(handler, level="WARNING")
+    try:
+        log.info("below the handler's level")
+        log.warning("shipped", extra={"k": "v"})
+        callwatch.logger.prune_logs()  # flushes the writer
+    finally:
+        from callwatch._logging import pipeline
+
+        pipeline.handlers.remove((handler, logging.WARNING))
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 1
+    assert '"message":"shipped"' in lines[0]
+    assert '"extra":{"k":"v"}' in lines[0]
+
+
+def test_with_handler_level_validation() -> None:
+    with pytest.raises(ValueError, match="LOUD"):
+        add_handler(logging.NullHandler(), level="LOUD")
+
+
+def test_a_logging_call_never_raises(log_dir: Path) -> None:
+    class Hostile:
+        def __str__(self) -> str:
+            raise RuntimeError("no str")
+
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    log.info(Hostile())
+    log.info("%d items", "not-a-number")
+    log.info("fields", extra=Hostile())
+    log.info("extra", extra={"obj": Hostile()})
+    records = read_records(log_dir, "app")
+    assert len(records) == 4
+    assert records[1]["message"].startswith("%d items")
+    assert records[3]["extra"]["obj"].startswith("<unrepresentable Hostile")
+
+
+def test_capture_logs_collects_records_without_files(log_dir: Path) -> None:
+    with capture_logs() as records:
+        set_call_id("cap-1")
+        log.warning("Low confidence", extra={"confidence": 0.31})
+        clear_context()
+    assert records[0]["message"] == "Low confidence"
+    assert records[0]["call_id"] == "cap-1"
+    assert records[0]["extra"] == {"confidence": 0.31}
+    assert read_records(log_dir, "app") == []
+
+
+def test_development_console_is_readable(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    callwatch.configure(log_dir=tmp_path, environment="development")
+    try:
+        with bind_call("dev-1"):
+            log.info("Call started\x1b[31m", extra={"caller": "+1555"})
+        callwatch.logger.prune_logs()
+    finally:
+        callwatch.shutdown()
+    out = capfd.readouterr().out
+    assert "INFO" in out
+    assert "[dev-1]" in out
+    assert "Call started\\x1b[31m" in out  # escapes are shown, never obeyed
+    assert 'caller="+1555"' in out
+    assert not out.lstrip().startswith("{")
+
+
+def test_production_console_is_json(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    callwatch.configure(log_dir=tmp_path, environment="production")
+    try:
+        log.info("json please")
+    finally:
+        callwatch.shutdown()
+    out = capfd.readouterr().out.strip().splitlines()
+    assert out[-1].startswith("{") and '"message":"json please"' in out[-1]
+
+
+def test_unwritable_log_dir_is_said_once_and_console_goes_on(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    callwatch.configure(log_dir=blocker / "logs", environment="production")
+    try:
+        for i in range(50):
+            log.info("still logging %d", i)
+        callwatch.logger.prune_logs()
+    finally:
+        callwatch.shutdown()
+    captured = capfd.readouterr()
+    assert captured.err.count("not writable") == 1
+    assert str(blocker / "logs") in captured.err
+    assert captured.out.count("still logging") == 50
+
+
+def test_shutdown_flushes_queued_records(tmp_path: Path) -> None:
+    callwatch.configure(log_dir=tmp_path, console=False, flush_interval_ms=60_000)
+    for i in range(100):
+        log.info("queued %d", i)
+    callwatch.shutdown()
+    lines = (tmp_path / "app").glob("*.log")
+    assert sum(len(p.read_bytes().splitlines()) for p in lines) == 100
