@@ -241,7 +241,11 @@ def stalled_writer_p99() -> tuple[float, float, int]:
         dropped = STATS.dropped - dropped_before
         callwatch.shutdown()
     latencies.sort()
-    return latencies[len(latencies) // 2] / 1e3, latencies[int(len(latencies) * 0.99)] / 1e3, dropped
+    return (
+        latencies[len(latencies) // 2] / 1e3,
+        latencies[int(len(latencies) * 0.99)] / 1e3,
+        dropped,
+    )
 
 
 def main() -> str:

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import callwatch
-
 
 def _reject_constant(name: str) -> None:
     raise ValueError(f"non-strict JSON constant {name}")
@@ -23,7 +21,6 @@ def strict_loads(line: bytes | str) -> dict[str, Any]:
 
 def read_records(log_dir: Path, folder: str) -> list[dict[str, Any]]:
     """Every record in one category folder, plain and gzipped days, in file order."""
-    callwatch.logger.log  # noqa: B018 - make sure the pipeline exists before flushing
     from callwatch._logging import pipeline
 
     if pipeline.current is not None:

@@ -83,7 +83,10 @@ def test_each_category_file_holds_its_own_records(log_dir: Path) -> None:
         "stt_transcription completed",
         "Call completed",
     ]
-    assert [r["message"] for r in read_records(log_dir, "errors")] == ["error line", "critical line"]
+    assert [r["message"] for r in read_records(log_dir, "errors")] == [
+        "error line",
+        "critical line",
+    ]
     (timer,) = read_records(log_dir, "performance")
     assert timer["extra"]["operation"] == "stt_transcription"
     assert timer["extra"]["success"] is True
@@ -363,3 +366,39 @@ def test_shutdown_flushes_queued_records(tmp_path: Path) -> None:
     callwatch.shutdown()
     lines = (tmp_path / "app").glob("*.log")
     assert sum(len(p.read_bytes().splitlines()) for p in lines) == 100
+
+
+def test_uvicorn_log_config_routes_uvicorn_records_into_callwatch(log_dir: Path) -> None:
+    import logging.config
+
+    from callwatch.logger import uvicorn_log_config
+
+    logging.config.dictConfig(uvicorn_log_config())
+    logging.getLogger("uvicorn.access").info(
+        '127.0.0.1:5000 - "GET /monitoring/health HTTP/1.1" 200'
+    )
+    (record,) = read_records(log_dir, "app")
+    assert record["logger"] == "uvicorn.access"
+    assert "GET /monitoring/health" in record["message"]
+
+
+def test_errors_below_log_level_are_not_written_but_audit_always_is(tmp_path: Path) -> None:
+    callwatch.configure(log_dir=tmp_path, console=False, log_level="CRITICAL")
+    try:
+        log.error("below CRITICAL")
+        logging.getLogger("myapp").error("stdlib below CRITICAL")
+        audit_log("Refund issued", amount=5)
+        log.critical("kept")
+        assert [r["message"] for r in read_records(tmp_path, "errors")] == ["kept"]
+        assert [r["message"] for r in read_records(tmp_path, "audit")] == ["Refund issued"]
+        assert [r["message"] for r in read_records(tmp_path, "app")] == ["kept"]
+    finally:
+        callwatch.shutdown()
+
+
+def test_records_logged_after_shutdown_are_still_written(tmp_path: Path) -> None:
+    callwatch.configure(log_dir=tmp_path, console=False)
+    callwatch.shutdown()
+    log.info("late, from an atexit hook")
+    lines = b"".join(p.read_bytes() for p in (tmp_path / "app").glob("*.log"))
+    assert b"late, from an atexit hook" in lines

@@ -8,6 +8,7 @@ never a silent default.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -113,7 +114,7 @@ def _positive(kind: type[T]) -> Callable[[str, str], T]:
             value = kind(raw.strip())  # type: ignore[call-arg]
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
-        if not value > 0 or value != value or value == float("inf"):  # type: ignore[operator,comparison-overlap]
+        if not (value > 0 and math.isfinite(value)):  # type: ignore[operator,arg-type]
             raise ConfigError(f"{name}={raw!r} must be a positive finite number")
         return value
 
@@ -170,9 +171,7 @@ _RETENTION_VARIABLES = {
 }
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, **overrides: Any
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
     """Read every variable once; keyword overrides win over the environment."""
     env = os.environ if environ is None else environ
     values: dict[str, Any] = {}

@@ -6,7 +6,7 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
 __all__ = ["bind_call", "clear_context", "get_call_id", "get_fields", "set_call_id"]
@@ -14,7 +14,8 @@ __all__ = ["bind_call", "clear_context", "get_call_id", "get_fields", "set_call_
 F = TypeVar("F", bound=Callable[..., Any])
 
 _call_id: ContextVar[str | None] = ContextVar("callwatch_call_id", default=None)
-_fields: ContextVar[Mapping[str, Any]] = ContextVar("callwatch_fields", default={})
+_NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
+_fields: ContextVar[Mapping[str, Any]] = ContextVar("callwatch_fields", default=_NO_FIELDS)
 
 
 def set_call_id(call_id: str | None) -> Token[str | None]:
@@ -35,10 +36,10 @@ def get_fields() -> Mapping[str, Any]:
 def clear_context() -> None:
     """Forget the call id and bound fields of the current context."""
     _call_id.set(None)
-    _fields.set({})
+    _fields.set(_NO_FIELDS)
 
 
-class bind_call:  # noqa: N801 - used like a function: ``with bind_call("ast-1"):``
+class bind_call:
     """Bind a call id and fields for a block: context manager (sync and async) and decorator.
 
     The previous binding comes back when the block ends, even on error, so nested

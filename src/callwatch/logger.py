@@ -21,8 +21,10 @@ from callwatch._logging.pipeline import AUDIT, LEVELS, TIMER, Processor
 from callwatch._logging.records import describe_exception
 from callwatch._logging.render import safe_repr
 from callwatch._logging.retention import maintain
+from callwatch._logging.stdlib import uvicorn_log_config
 from callwatch._metrics.operations import observe
 from callwatch._runtime import settings
+from callwatch.context import _fields as _bound_fields
 from callwatch.context import bind_call, clear_context, get_call_id, get_fields, set_call_id
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "perf_timer",
     "prune_logs",
     "set_call_id",
+    "uvicorn_log_config",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -57,35 +60,80 @@ class Logger:
     def __init__(self, name: str | None = None) -> None:
         self._name = name
 
-    def debug(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+    def debug(
+        self,
+        message: object,
+        *args: object,
+        extra: Any = None,
+        exc_info: ExcInfo = None,
+        **fields: Any,
+    ) -> None:
         pipeline = _pipeline.current or _pipeline.get()
         if pipeline.min_level <= DEBUG:
             self._log(pipeline, DEBUG, message, args, extra, fields, exc_info)
 
-    def info(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+    def info(
+        self,
+        message: object,
+        *args: object,
+        extra: Any = None,
+        exc_info: ExcInfo = None,
+        **fields: Any,
+    ) -> None:
         pipeline = _pipeline.current or _pipeline.get()
         if pipeline.min_level <= INFO:
             self._log(pipeline, INFO, message, args, extra, fields, exc_info)
 
-    def warning(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+    def warning(
+        self,
+        message: object,
+        *args: object,
+        extra: Any = None,
+        exc_info: ExcInfo = None,
+        **fields: Any,
+    ) -> None:
         pipeline = _pipeline.current or _pipeline.get()
         if pipeline.min_level <= WARNING:
             self._log(pipeline, WARNING, message, args, extra, fields, exc_info)
 
     warn = warning
 
-    def error(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+    def error(
+        self,
+        message: object,
+        *args: object,
+        extra: Any = None,
+        exc_info: ExcInfo = None,
+        **fields: Any,
+    ) -> None:
         pipeline = _pipeline.current or _pipeline.get()
-        self._log(pipeline, ERROR, message, args, extra, fields, exc_info)
+        if pipeline.min_level <= ERROR:
+            self._log(pipeline, ERROR, message, args, extra, fields, exc_info)
 
-    def critical(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = None, **fields: Any) -> None:
+    def critical(
+        self,
+        message: object,
+        *args: object,
+        extra: Any = None,
+        exc_info: ExcInfo = None,
+        **fields: Any,
+    ) -> None:
         pipeline = _pipeline.current or _pipeline.get()
-        self._log(pipeline, CRITICAL, message, args, extra, fields, exc_info)
+        if pipeline.min_level <= CRITICAL:
+            self._log(pipeline, CRITICAL, message, args, extra, fields, exc_info)
 
-    def exception(self, message: object, *args: object, extra: Any = None, exc_info: ExcInfo = True, **fields: Any) -> None:
+    def exception(
+        self,
+        message: object,
+        *args: object,
+        extra: Any = None,
+        exc_info: ExcInfo = True,
+        **fields: Any,
+    ) -> None:
         """An ERROR record with the exception being handled, as a structured ``exception``."""
         pipeline = _pipeline.current or _pipeline.get()
-        self._log(pipeline, ERROR, message, args, extra, fields, exc_info)
+        if pipeline.min_level <= ERROR:
+            self._log(pipeline, ERROR, message, args, extra, fields, exc_info)
 
     def _log(
         self,
@@ -102,7 +150,7 @@ class Logger:
             text = message if type(message) is str else _to_text(message)
             if args:
                 text = _interpolate(text, args)
-            bound = get_fields()
+            bound = _bound_fields.get()
             if fields or bound or type(extra) is not dict:
                 extra = _merge_extra(bound, extra, fields)
             pipeline.emit(
@@ -158,7 +206,7 @@ def get_logger(name: str) -> Logger:
     return Logger(name)
 
 
-class perf_timer:  # noqa: N801 - the guide's name
+class perf_timer:
     """Times a block and logs it to ``performance/`` and the per-operation metrics.
 
     A context manager (``with`` and ``async with``), a reusable object and a decorator.
@@ -202,7 +250,11 @@ class perf_timer:  # noqa: N801 - the guide's name
             pipeline = _pipeline.current or _pipeline.get()
             if pipeline.min_level > INFO and pipeline.capture is None:
                 return
-            extra = {"operation": self.name, "duration_ms": round(elapsed_ms, 3), "success": success}
+            extra = {
+                "operation": self.name,
+                "duration_ms": round(elapsed_ms, 3),
+                "success": success,
+            }
             bound = get_fields()
             if bound or self._fields:
                 extra = {**bound, **self._fields, **extra}

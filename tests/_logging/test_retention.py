@@ -82,7 +82,7 @@ def test_concurrent_maintenance_compresses_each_day_exactly_once(tmp_path: Path)
         thread.join()
     compressed = [c for r in results for c in r.compressed]
     assert sorted(compressed) == sorted(str(p) for p in paths)
-    for days, path in zip(range(2, 12), paths):
+    for days, path in zip(range(2, 12), paths, strict=True):
         packed = path.with_name(path.name + ".gz")
         assert gzip.decompress(packed.read_bytes()) == f'{{"message":"d{days}"}}\n'.encode()
 

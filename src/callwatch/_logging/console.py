@@ -52,10 +52,10 @@ def pretty(record: dict[str, Any], colour: bool | None = None) -> bytes:
     if colour:
         line = (
             f"{_DIM}{time_part}{_RESET} {_COLOURS.get(level, '')}{level:<8}{_RESET}{call} "
-            f"{_DIM}{where}{_RESET} {text}"
-            + (f" {_DIM}{fields}{_RESET}" if fields else "")
-            + tail
+            f"{_DIM}{where}{_RESET} {text}" + (f" {_DIM}{fields}{_RESET}" if fields else "") + tail
         )
     else:
-        line = f"{time_part} {level:<8}{call} {where} {text}" + (f" {fields}" if fields else "") + tail
+        line = (
+            f"{time_part} {level:<8}{call} {where} {text}" + (f" {fields}" if fields else "") + tail
+        )
     return (line + "\n").encode("utf-8", "backslashreplace")

@@ -52,9 +52,8 @@ class DayFiles:
             fd = self._open(key)
         if key in self._broken:
             # An earlier write stopped mid-line (disk full): end that fragment first,
-            # so the lines that follow stay whole.
+            # so the lines that follow stay whole. It stays broken until a write succeeds.
             data = b"\n" + data
-            self._broken.discard(key)
         view = memoryview(data)
         while view:
             try:
@@ -64,6 +63,7 @@ class DayFiles:
                     self._broken.add(key)
                 raise
             view = view[written:]
+        self._broken.discard(key)
 
     def _open(self, key: tuple[str, str]) -> int:
         category, day = key

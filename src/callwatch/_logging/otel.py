@@ -12,15 +12,20 @@ def trace_processor() -> Callable[[Any, str, dict[str, Any]], dict[str, Any]] | 
     """A processor when the OpenTelemetry API is installed, else ``None`` (no cost at all)."""
     try:
         from opentelemetry import trace  # noqa: PLC0415 - optional dependency
+        from opentelemetry.context import Context, get_current  # noqa: PLC0415
     except ImportError:
         return None
-    get_current_span = trace.get_current_span
+    # The key under which the API keeps the current span, found through the public
+    # API once, so each record costs one dict lookup when no span is active.
+    (span_key,) = trace.set_span_in_context(trace.INVALID_SPAN, Context()).keys()
 
     def add_trace_ids(logger: Any, method: str, record: dict[str, Any]) -> dict[str, Any]:
-        context = get_current_span().get_span_context()
-        if context.is_valid:
-            record["trace_id"] = format(context.trace_id, "032x")
-            record["span_id"] = format(context.span_id, "016x")
+        span: Any = get_current().get(span_key)
+        if span is not None:
+            context = span.get_span_context()
+            if context.is_valid:
+                record["trace_id"] = format(context.trace_id, "032x")
+                record["span_id"] = format(context.span_id, "016x")
         return record
 
     return add_trace_ids

@@ -7,11 +7,12 @@ and the sinks are attributes of one :class:`Pipeline`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import time
 from collections.abc import Callable
 from pathlib import Path
+from time import time_ns
 from typing import Any
 
 from callwatch import _runtime
@@ -39,6 +40,7 @@ METHOD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critic
 
 # Kinds of record, each with its own destination files.
 LOG, AUDIT, TIMER = 0, 1, 2
+ERROR = logging.ERROR
 
 # Users' additions survive reconfiguration: they live here, not in a Pipeline.
 processors: list[Processor] = []
@@ -60,13 +62,20 @@ class Pipeline:
         if add_trace_ids is not None:
             chain.append(add_trace_ids)
         self.processors = (*chain, *processors)
-        self.console = None if not settings.console else ("pretty" if settings.development else "json")
-        self.pretty_colour = os.isatty(1) if self.console == "pretty" else False
+        self.console = (
+            None if not settings.console else ("pretty" if settings.development else "json")
+        )
+        self.json_console = self.console == "json"
+        self.colour = os.isatty(1) if self.console == "pretty" else False
         self.audit = AuditChain(settings.audit_hmac_key)
+        self._audit_failing = False
         self.writer = Writer(settings, handlers, self.notice)
+        self.submit = self.writer.submit
         if settings.files:
             _check_writable(settings.log_dir)
-        self.maintenance = Maintenance(settings.log_dir, settings.retention) if settings.files else None
+        self.maintenance = (
+            Maintenance(settings.log_dir, settings.retention) if settings.files else None
+        )
         self.bridge = BridgeHandler(self.emit)
 
     def emit(
@@ -80,10 +89,15 @@ class Pipeline:
         exception: dict[str, Any] | None = None,
         kind: int = LOG,
     ) -> None:
-        """Build, process, render and hand over one record. Never raises."""
+        """Build, process, render and hand over one record. Never raises.
+
+        Audit records pass whatever ``LOG_LEVEL`` is: they are a business record.
+        """
+        if levelno < self.min_level and kind != AUDIT:
+            return
         try:
-            record: dict[str, Any] | None = {
-                "timestamp": timestamp(time.time_ns()),
+            record: dict[str, Any] = {
+                "timestamp": timestamp(time_ns()),
                 "level": LEVEL_NAMES[levelno],
                 "logger": logger,
                 "function": function,
@@ -95,41 +109,36 @@ class Pipeline:
                 "extra": extra,
             }
             if exception is not None:
-                record["exception"] = exception  # type: ignore[index]
+                record["exception"] = exception
             method = METHOD_NAMES[levelno]
             for processor in self.processors:
-                record = processor(None, method, record)  # type: ignore[arg-type]
-                if record is None:
+                processed = processor(None, method, record)
+                if processed is None:
                     return
+                record = processed
             if self.capture is not None:
                 self.capture.append(record)
                 return
-            self._dispatch(record, levelno, kind)
+            rendered = render(record, self.max_field_chars)
+            sinks = HANDLERS
+            console: bytes | None = None
+            if levelno >= self.min_level:
+                sinks |= (APP | PERFORMANCE) if kind == TIMER else APP
+                if levelno >= ERROR:
+                    sinks |= ERRORS
+                if self.console is not None:
+                    sinks |= CONSOLE
+                    console = rendered if self.json_console else pretty(record, self.colour)
+            item: Item = (sinks, record["timestamp"][:10], rendered, console, levelno)
+            if kind == AUDIT:
+                self.writer.write_now(item)
+                self._append_audit(record, item[1])
+            elif levelno >= ERROR:
+                self.writer.write_now(item)
+            else:
+                self.submit(item)
         except Exception as exc:
             self._internal_error(exc, message)
-
-    def _dispatch(self, record: dict[str, Any], levelno: int, kind: int) -> None:
-        rendered = render(record, self.max_field_chars)
-        day = record["timestamp"][:10]
-        sinks = HANDLERS
-        if levelno >= self.min_level:
-            sinks |= APP
-            if kind == TIMER:
-                sinks |= PERFORMANCE
-        if levelno >= logging.ERROR:
-            sinks |= ERRORS
-        console: bytes | None = None
-        if self.console is not None and levelno >= self.min_level:
-            sinks |= CONSOLE
-            console = rendered if self.console == "json" else pretty(record, self.pretty_colour)
-        item: Item = (sinks, day, rendered, console, levelno)
-        if kind == AUDIT:
-            self.writer.write_now(item)
-            self._append_audit(record, day)
-        elif levelno >= logging.ERROR:
-            self.writer.write_now(item)
-        else:
-            self.writer.submit(item)
 
     def _append_audit(self, record: dict[str, Any], day: str) -> None:
         if not self.settings.files:
@@ -140,7 +149,12 @@ class Pipeline:
         except OSError as exc:
             STATS.add("dropped")
             STATS.add("write_errors")
-            os.write(2, f"callwatch: cannot write audit record to {path}: {exc.strerror}\n".encode())
+            if not self._audit_failing:  # said once per failure episode, not per record
+                self._audit_failing = True
+                message = f"callwatch: cannot write audit record to {path}: {exc.strerror}\n"
+                os.write(2, message.encode())
+        else:
+            self._audit_failing = False
 
     def render(self, record: dict[str, Any]) -> bytes:
         return render(record, self.max_field_chars)
@@ -151,15 +165,15 @@ class Pipeline:
 
     def _internal_error(self, exc: Exception, message: object) -> None:
         STATS.add("internal_errors")
-        try:
+        with contextlib.suppress(Exception):
             os.write(2, f"callwatch: could not log {message!r:.200}: {exc!r:.200}\n".encode())
-        except Exception:
-            pass
 
     def stop(self, timeout: float) -> None:
+        """Flush and stop background work; records logged afterwards are written directly."""
         if self.maintenance is not None:
             self.maintenance.stop(min(timeout, 1.0))
         self.writer.stop(timeout)
+        self.submit = self.writer.write_now
         self.audit.close()
 
 
@@ -194,11 +208,10 @@ def _start(settings: Settings) -> None:
 
 
 def _stop(timeout: float) -> None:
-    global current
-    pipeline, current = current, None
-    if pipeline is not None:
-        logging.getLogger().removeHandler(pipeline.bridge)
-        pipeline.stop(timeout)
+    # The stopped pipeline stays current: a late record (an atexit hook, a daemon
+    # thread) is still written, synchronously, until the next configure().
+    if current is not None:
+        current.stop(timeout)
 
 
 def _flush_before_fork() -> None:

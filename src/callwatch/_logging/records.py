@@ -61,4 +61,6 @@ def _describe(exc: BaseException, tb: TracebackType | None, depth: int) -> dict[
 
 def _qualified_name(kind: type[BaseException]) -> str:
     module = kind.__module__
-    return kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
+    return (
+        kind.__qualname__ if module in ("builtins", "__main__") else f"{module}.{kind.__qualname__}"
+    )

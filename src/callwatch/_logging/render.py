@@ -101,7 +101,7 @@ def render(record: Mapping[str, Any], max_field_chars: int = 16384) -> bytes:
     else:
         if len(line) > max_field_chars:
             line = orjson.dumps(sanitize(record, max_field_chars), option=_OPTIONS)
-    if b"\xe2\x80" in line or b"\xc2" in line:
+    if not line.isascii():  # ASCII lines (nearly all) cannot hold the line breakers
         line = _LINE_BREAKERS.sub(_escape, line)
     return line
 

@@ -39,7 +39,9 @@ class MaintenanceResult:
         return {"compressed": self.compressed, "deleted": self.deleted, "skipped": self.skipped}
 
 
-def maintain(log_dir: Path, retention: Retention, today: dt.date | None = None) -> MaintenanceResult:
+def maintain(
+    log_dir: Path, retention: Retention, today: dt.date | None = None
+) -> MaintenanceResult:
     """Delete days past retention and gzip days before yesterday, under the maintenance lock."""
     result = MaintenanceResult()
     if not log_dir.is_dir():

@@ -17,7 +17,6 @@ class PipelineStats:
     write_errors: int = 0  # failed write() calls
     internal_errors: int = 0  # records that could not be built or rendered at all
 
-
     def add(self, name: str, count: int = 1) -> None:
         """Increment a counter exactly, even from several threads (only on rare paths)."""
         with _lock:

@@ -1,4 +1,4 @@
-"""The bridge from stdlib ``logging`` (uvicorn, httpx, asyncio, the user's loggers) into callwatch."""
+"""The bridge from stdlib ``logging`` (uvicorn, httpx, asyncio, your loggers) into callwatch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from callwatch._logging.records import describe_exception
 
-__all__ = ["BridgeHandler", "level_name"]
+__all__ = ["BridgeHandler", "level_name", "uvicorn_log_config"]
 
 # Attributes every LogRecord has; anything else came from ``extra=`` and is kept.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
@@ -52,3 +52,18 @@ class BridgeHandler(logging.Handler):
             extra,
             exception,
         )
+
+
+def uvicorn_log_config() -> dict[str, Any]:
+    """A ``log_config`` for uvicorn that sends its loggers through callwatch.
+
+    uvicorn's default configuration gives its loggers their own console handlers
+    and stops propagation; this one lets them propagate to the root logger,
+    where callwatch's bridge picks them up with the current call id.
+    """
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "loggers": {name: {"handlers": [], "propagate": True} for name in names},
+    }

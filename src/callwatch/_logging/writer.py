@@ -10,6 +10,7 @@ each file keeps the order in which this process logged.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -71,7 +72,7 @@ class Writer:
             self._drop_queued()
             return
         queue.append(item)
-        if len(queue) >= self._high_water:
+        if len(queue) >= self._high_water and not self._wake.is_set():
             self._wake.set()
 
     def write_now(self, item: Item) -> None:
@@ -237,7 +238,5 @@ def _write_console(data: bytes) -> None:
 
 def _say(message: str) -> None:
     """A message about callwatch itself, on stderr, bypassing the pipeline."""
-    try:
+    with contextlib.suppress(OSError):
         os.write(2, f"callwatch: {message}\n".encode())
-    except OSError:
-        pass

@@ -1,0 +1,200 @@
+"""The alert lifecycle: what is sent, what stays quiet, and when an alert ends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from callwatch._alerts.lifecycle import Lifecycle, Spec, make_spec
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def life(clock: Clock) -> Lifecycle:
+    lifecycle = Lifecycle(clock)
+    lifecycle.dedup_window_sec = 900.0
+    return lifecycle
+
+
+def spec(metric: str = "cpu_percent", name: str = "HighCpuPercent", managed: bool = True) -> Spec:
+    return make_spec(name, "High CPU usage", metric, {"metric": metric, "instance": "h"}, managed=managed)
+
+
+def fire(life: Lifecycle, s: Spec, severity: str = "warning", value: float = 85, hold: float = 0.0):
+    return life.fire(s, severity, value, 80, message=f"at {value}", hold_sec=hold)
+
+
+def test_fingerprint_is_name_plus_labels_not_severity(life: Lifecycle) -> None:
+    a = spec()
+    assert a.fingerprint == spec().fingerprint
+    assert a.fingerprint != spec(metric="memory_percent").fingerprint
+    assert a.fingerprint != make_spec("HighCpuPercent", "t", "cpu_percent", {"metric": "cpu_percent", "instance": "other"}, managed=True).fingerprint
+    warning = fire(life, a, "warning")
+    critical = fire(life, a, "critical", 99)
+    assert warning is not None and critical is not None
+    assert warning.fingerprint == critical.fingerprint
+
+
+def test_same_alert_inside_the_window_is_sent_once_then_again_after_it(life: Lifecycle, clock: Clock) -> None:
+    s = spec()
+    assert fire(life, s) is not None
+    for _ in range(100):
+        clock.advance(5)
+        assert fire(life, s) is None
+    clock.advance(900)
+    again = fire(life, s)
+    assert again is not None and again.status == "firing"
+    assert len(life.history()) == 2
+
+
+def test_escalation_is_sent_at_once_and_de_escalation_is_not(life: Lifecycle, clock: Clock) -> None:
+    s = spec()
+    assert fire(life, s, "warning") is not None
+    clock.advance(1)
+    escalated = fire(life, s, "critical", 99)
+    assert escalated is not None and escalated.severity == "critical"
+    clock.advance(1)
+    assert fire(life, s, "warning", 85) is None  # still the critical's window
+    clock.advance(1)
+    assert fire(life, s, "critical", 99) is None  # back up: already told critical
+    assert [a.severity for a in life.history()] == ["critical", "warning"]
+
+
+def test_critical_suppresses_the_same_metrics_warning_until_it_ends(life: Lifecycle, clock: Clock) -> None:
+    threshold_alert = spec()
+    custom = spec(name="CpuSaturated", managed=False)
+    assert fire(life, threshold_alert, "critical", 99) is not None
+    assert fire(life, custom, "warning") is None
+    assert fire(life, spec(metric="memory_percent", name="HighMemoryPercent"), "warning") is not None
+    resolved = life.clear(threshold_alert.fingerprint, 50, "back")
+    assert resolved is not None and resolved.status == "resolved"
+    clock.advance(1)
+    released = fire(life, custom, "warning")
+    assert released is not None and released.alertname == "CpuSaturated"
+
+
+def test_one_resolved_notification_when_the_condition_clears(life: Lifecycle, clock: Clock) -> None:
+    s = spec()
+    fire(life, s, "critical", 99)
+    clock.advance(30)
+    resolved = life.clear(s.fingerprint, 40, "back to 40")
+    assert resolved is not None
+    assert resolved.status == "resolved"
+    assert resolved.severity == "critical"
+    assert resolved.value == 40 and resolved.message == "back to 40"
+    assert resolved.ends_at is not None and resolved.starts_at is not None
+    assert (resolved.ends_at - resolved.starts_at).total_seconds() == 30
+    assert life.clear(s.fingerprint, 40, "back") is None
+    assert life.active() == []
+
+
+def test_hold_for_fires_only_after_the_condition_lasted(life: Lifecycle, clock: Clock) -> None:
+    s = spec()
+    assert fire(life, s, hold=60) is None
+    assert life.active() == []
+    clock.advance(59)
+    assert fire(life, s, hold=60) is None
+    clock.advance(1)
+    fired = fire(life, s, hold=60)
+    assert fired is not None
+    # Resolving also waits for the hold-for, so one dip does not end it.
+    assert life.clear(s.fingerprint, 10, "ok") is None
+    clock.advance(30)
+    assert fire(life, s, hold=60) is None
+    assert life.clear(s.fingerprint, 10, "ok") is None
+    clock.advance(60)
+    assert life.clear(s.fingerprint, 10, "ok") is not None
+
+
+def test_a_spike_shorter_than_hold_for_sends_nothing(life: Lifecycle, clock: Clock) -> None:
+    s = spec()
+    assert fire(life, s, hold=60) is None
+    clock.advance(10)
+    assert life.clear(s.fingerprint, 10, "ok") is None
+    clock.advance(60)
+    assert fire(life, s, hold=60) is None
+    assert life.history() == []
+
+
+def test_flapping_around_the_threshold_with_hold_for_is_not_a_storm(life: Lifecycle, clock: Clock) -> None:
+    s = spec()
+    sent = []
+    # One hour of a metric crossing its threshold every 20 s, checked every 5 s.
+    for step in range(720):
+        clock.advance(5)
+        above = (step // 4) % 2 == 0
+        note = fire(life, s, hold=60) if above else life.clear(s.fingerprint, 79, "ok")
+        if note is not None:
+            sent.append(note)
+    assert sent == []
+    # Mostly above (2 minutes) with 5-second dips: fires once and stays firing.
+    life.dedup_window_sec = 7200
+    for step in range(720):
+        clock.advance(5)
+        above = step % 25 != 24
+        note = fire(life, s, hold=60) if above else life.clear(s.fingerprint, 79, "ok")
+        if note is not None:
+            sent.append(note)
+    assert [a.status for a in sent] == ["firing"]
+    assert len(life.active()) == 1
+
+
+def test_nothing_sent_means_nothing_resolved(life: Lifecycle) -> None:
+    s = spec()
+    fire(life, spec(name="Big"), "critical", 99)
+    fire(life, s, "warning")  # held back by the critical on the same metric
+    assert life.clear(s.fingerprint, 1, "ok") is None
+
+
+def test_history_is_newest_first_and_bounded_by_limit(life: Lifecycle, clock: Clock) -> None:
+    for metric in ("a", "b", "c"):
+        clock.advance(1)
+        fire(life, spec(metric=metric, name=metric))
+    assert [a.metric for a in life.history()] == ["c", "b", "a"]
+    assert [a.metric for a in life.history(limit=2)] == ["c", "b"]
+
+
+def test_active_lists_most_severe_first_and_forgets_idle_custom_alerts(life: Lifecycle, clock: Clock) -> None:
+    fire(life, spec(metric="a", name="A"), "warning")
+    fire(life, spec(metric="b", name="B", managed=False), "critical", 99)
+    assert [a.alertname for a in life.active()] == ["B", "A"]
+    clock.advance(901)
+    assert [a.alertname for a in life.active()] == ["A"]  # the custom one was not sent again
+
+
+def test_explicit_resolve_ignores_hold_for(life: Lifecycle) -> None:
+    s = spec(managed=False)
+    fire(life, s, hold=0)
+    resolved = life.resolve(s.fingerprint)
+    assert resolved is not None and resolved.status == "resolved"
+    assert resolved.message.startswith("Resolved: ")
+
+
+def test_unknown_severity_is_a_clear_error(life: Lifecycle) -> None:
+    with pytest.raises(ValueError, match="critical"):
+        life.fire(spec(), "fatal", 1, 1, message="x")
+
+
+def test_alert_dict_is_json_safe(life: Lifecycle) -> None:
+    alert = life.fire(spec(), "warning", float("nan"), 80, message="x")
+    assert alert is not None
+    d = alert.to_dict()
+    json.dumps(d, allow_nan=False)
+    assert d["status"] == "firing" and d["ends_at"] is None and d["starts_at"].endswith("Z")
+    assert set(d) >= {"fingerprint", "alertname", "severity", "status", "title", "message", "metric", "value", "threshold", "starts_at", "ends_at"}
