@@ -272,9 +272,7 @@ def test_add_handler_receives_the_json_line(log_dir: Path) -> None:
         log.warning("shipped", extra={"k": "v"})
         callwatch.logger.prune_logs()  # flushes the writer
     finally:
-        from callwatch._logging import pipeline
-
-        pipeline.handlers.remove((handler, logging.WARNING))
+        callwatch.logger.remove_handler(handler)
     lines = stream.getvalue().splitlines()
     assert len(lines) == 1
     assert '"message":"shipped"' in lines[0]
@@ -402,3 +400,28 @@ def test_records_logged_after_shutdown_are_still_written(tmp_path: Path) -> None
     log.info("late, from an atexit hook")
     lines = b"".join(p.read_bytes() for p in (tmp_path / "app").glob("*.log"))
     assert b"late, from an atexit hook" in lines
+
+
+def test_the_guides_cloudwatch_sample_runs_with_its_imports(log_dir: Path) -> None:
+    import json
+    import types
+
+    from callwatch.logger import logger
+
+    shipped: list[str] = []
+
+    class CloudWatchLogHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            shipped.append(record.getMessage())
+
+    watchtower = types.SimpleNamespace(CloudWatchLogHandler=CloudWatchLogHandler)
+    handler = watchtower.CloudWatchLogHandler()
+    # The guide's sample, verbatim:
+    logger.add(handler, format=lambda record: json.dumps(record), level="INFO")  # noqa: PLW0108
+    try:
+        log.info("to cloudwatch", extra={"k": 1})
+        callwatch.logger.prune_logs()
+    finally:
+        logger.remove(handler)
+    assert json.loads(shipped[0])["message"] == "to cloudwatch"
+    assert json.loads(shipped[0])["extra"] == {"k": 1}

@@ -22,6 +22,7 @@ from callwatch._logging.records import describe_exception
 from callwatch._logging.render import safe_repr
 from callwatch._logging.retention import maintain
 from callwatch._logging.stdlib import uvicorn_log_config
+from callwatch._logging.writer import AttachedHandler
 from callwatch._metrics.operations import observe
 from callwatch._runtime import settings
 from callwatch.context import _fields as _bound_fields
@@ -37,8 +38,10 @@ __all__ = [
     "get_call_id",
     "get_logger",
     "log",
+    "logger",
     "perf_timer",
     "prune_logs",
+    "remove_handler",
     "set_call_id",
     "uvicorn_log_config",
 ]
@@ -311,12 +314,46 @@ def audit_log(event: str, **fields: Any) -> None:
         pipeline._internal_error(exc, event)
 
 
-def add_handler(handler: logging.Handler, level: str | int = "INFO") -> None:
-    """Attach any stdlib handler (CloudWatch's, say); its records' message is the JSON line."""
+def add_handler(
+    handler: logging.Handler,
+    level: str | int = "INFO",
+    *,
+    format: Callable[[dict[str, Any]], str] | None = None,
+) -> logging.Handler:
+    """Attach any stdlib handler (CloudWatch's, say); its records' message is the JSON line.
+
+    With ``format``, the message is ``format(record_dict)`` instead (the JSON line
+    if ``format`` fails). The handler runs on the writer thread, never the caller's.
+    """
     levelno = level if isinstance(level, int) else LEVELS.get(str(level).upper())
     if levelno is None:
         raise ValueError(f"unknown level {level!r}: use one of {', '.join(LEVELS)}")
-    _pipeline.handlers.append((handler, levelno))
+    _pipeline.handlers.append(AttachedHandler(handler, levelno, format))
+    return handler
+
+
+def remove_handler(handler: logging.Handler) -> None:
+    """Detach a handler attached with :func:`add_handler`."""
+    _pipeline.handlers[:] = [h for h in _pipeline.handlers if h.handler is not handler]
+
+
+class _Sinks:
+    """``logger.add(handler, format=..., level=...)``, as in the guide's CloudWatch example."""
+
+    def add(
+        self,
+        sink: logging.Handler,
+        *,
+        format: Callable[[dict[str, Any]], str] | None = None,
+        level: str | int = "INFO",
+    ) -> logging.Handler:
+        return add_handler(sink, level, format=format)
+
+    def remove(self, sink: logging.Handler) -> None:
+        remove_handler(sink)
+
+
+logger = _Sinks()
 
 
 def add_processor(processor: Processor) -> None:

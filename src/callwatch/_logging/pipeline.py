@@ -26,7 +26,16 @@ from callwatch._logging.render import render
 from callwatch._logging.retention import Maintenance
 from callwatch._logging.stats import STATS
 from callwatch._logging.stdlib import BridgeHandler
-from callwatch._logging.writer import APP, CONSOLE, ERRORS, HANDLERS, PERFORMANCE, Item, Writer
+from callwatch._logging.writer import (
+    APP,
+    CONSOLE,
+    ERRORS,
+    HANDLERS,
+    PERFORMANCE,
+    AttachedHandler,
+    Item,
+    Writer,
+)
 from callwatch.config import Settings
 from callwatch.context import _call_id
 
@@ -44,7 +53,7 @@ ERROR = logging.ERROR
 
 # Users' additions survive reconfiguration: they live here, not in a Pipeline.
 processors: list[Processor] = []
-handlers: list[tuple[logging.Handler, int]] = []
+handlers: list[AttachedHandler] = []
 
 
 class Pipeline:

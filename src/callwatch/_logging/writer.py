@@ -18,12 +18,25 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
 
 from callwatch._logging.files import DayFiles, log_path
 from callwatch._logging.stats import STATS
 from callwatch.config import Settings
 
-__all__ = ["APP", "CONSOLE", "ERRORS", "HANDLERS", "PERFORMANCE", "Item", "Writer"]
+__all__ = [
+    "APP",
+    "CONSOLE",
+    "ERRORS",
+    "HANDLERS",
+    "PERFORMANCE",
+    "AttachedHandler",
+    "Item",
+    "Writer",
+]
 
 # Where an item goes: a bit per sink.
 APP, ERRORS, PERFORMANCE, CONSOLE, HANDLERS = 1, 2, 4, 8, 16
@@ -42,7 +55,7 @@ class Writer:
     def __init__(
         self,
         settings: Settings,
-        handlers: list[tuple[logging.Handler, int]],
+        handlers: list[AttachedHandler],
         notice: Callable[[str, dict[str, object]], None],
     ) -> None:
         self._queue: deque[Item] = deque()
@@ -211,16 +224,34 @@ class Writer:
         )
 
     def _call_handlers(self, batch: list[Item]) -> None:
-        for handler, threshold in self._handlers:
+        for attached in self._handlers:
             for item in batch:
-                if item[0] & HANDLERS and item[4] >= threshold:
+                if item[0] & HANDLERS and item[4] >= attached.levelno:
                     record = logging.LogRecord(
-                        "callwatch", item[4], "", 0, item[2].decode().rstrip("\n"), None, None
+                        "callwatch", item[4], "", 0, attached.text(item[2]), None, None
                     )
                     try:
-                        handler.handle(record)
+                        attached.handler.handle(record)
                     except Exception:
                         STATS.add("internal_errors")
+
+
+@dataclass(frozen=True)
+class AttachedHandler:
+    """A stdlib handler fed by the writer, with its threshold and optional formatter."""
+
+    handler: logging.Handler
+    levelno: int
+    formatter: Callable[[dict[str, Any]], str] | None = None
+
+    def text(self, line: bytes) -> str:
+        """The JSON line, or what the user's formatter makes of the record (if it can)."""
+        if self.formatter is not None:
+            try:
+                return str(self.formatter(orjson.loads(line)))
+            except Exception:
+                STATS.add("internal_errors")
+        return line.decode().rstrip("\n")
 
 
 def _write_console(data: bytes) -> None:
