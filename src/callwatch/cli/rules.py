@@ -1,0 +1,29 @@
+"""``callwatch rules``: Prometheus alerting rules generated from the live thresholds."""
+
+from __future__ import annotations
+
+import argparse
+
+from callwatch.cli._render import Output
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "rules",
+        help="print Prometheus alerting rules for the current thresholds (YAML)",
+        description=(
+            "Print a Prometheus rule file (YAML) with one alert per threshold and severity, "
+            "so Prometheus and Alertmanager fire on the same numbers as callwatch. "
+            "Save it and check it with `promtool check rules FILE`."
+        ),
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    from callwatch.alerting import prometheus_rules  # noqa: PLC0415
+
+    out.raw(prometheus_rules())
+    return 0

@@ -1,0 +1,217 @@
+"""``callwatch tail``: the last records of today's app log, then follow it.
+
+The app log holds every record at or above LOG_LEVEL, one file per UTC day;
+following switches to the new day's file at midnight once the old one is
+drained, and starts over when a file is truncated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from callwatch.cli._files import ReadStats, day_file, parse_line
+from callwatch.cli._render import Output, format_record
+from callwatch.config import LEVELS
+
+__all__ = ["Filter", "Follower", "add_parser", "last_records", "run", "utc_day"]
+
+_POLL_SEC = 0.2
+_BACK_BLOCK = 1 << 20
+
+
+def utc_day() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%d")
+
+
+@dataclass(frozen=True)
+class Filter:
+    """Which records to show: minimum level, one call, one logger and its children."""
+
+    level: str = "DEBUG"
+    call_id: str | None = None
+    logger: str | None = None
+
+    @property
+    def needle(self) -> bytes | None:
+        """Bytes every matching line contains, to skip the others unparsed."""
+        return orjson.dumps(self.call_id) if self.call_id else None
+
+    def __call__(self, record: dict[str, Any]) -> bool:
+        level = record.get("level")
+        if level in LEVELS and LEVELS.index(level) < LEVELS.index(self.level):
+            return False
+        if self.call_id is not None:
+            extra = record.get("extra")
+            in_extra = isinstance(extra, dict) and extra.get("call_id") == self.call_id
+            if record.get("call_id") != self.call_id and not in_extra:
+                return False
+        if self.logger is not None:
+            name = str(record.get("logger", ""))
+            if name != self.logger and not name.startswith(self.logger + "."):
+                return False
+        return True
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "tail",
+        help="print and follow today's app log, filtered",
+        description=(
+            "Pretty-print the last N records of today's app log (UTC day) and, with "
+            "--follow, keep printing new ones, switching to the next day's file at midnight."
+        ),
+    )
+    parser.add_argument("--log-dir", type=Path, help="log root (default: LOG_DIR or ./logs)")
+    parser.add_argument(
+        "--level", type=str.upper, choices=LEVELS, default="DEBUG", help="minimum level shown"
+    )
+    parser.add_argument("--call-id", help="only records of this call")
+    parser.add_argument("--logger", help="only this logger and its children (a.b matches a.b.c)")
+    parser.add_argument(
+        "-n", "--lines", type=_count, default=10, metavar="N", help="records shown first (10)"
+    )
+    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    parser.set_defaults(handler=run)
+
+
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
+    return value
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    log_dir: Path = args.log_dir
+    if not log_dir.is_dir():
+        out.error(f"no log directory at {log_dir}")
+        return 2
+    keep = Filter(args.level, args.call_id, args.logger)
+    follower = Follower(log_dir)
+    for record in last_records(follower, keep, args.lines):
+        out.line(*format_record(record))
+    if not args.follow:
+        return 0
+    stats = ReadStats()
+    try:
+        while True:
+            for line in follower.poll():
+                fresh = parse_line(line, stats)
+                if fresh is not None and keep(fresh):
+                    out.line(*format_record(fresh))
+            time.sleep(_POLL_SEC)
+    except KeyboardInterrupt:
+        return 0
+
+
+def last_records(follower: Follower, keep: Filter, count: int) -> list[dict[str, Any]]:
+    """The last ``count`` matching records of the current file; the follower starts after them."""
+    path, end = follower.start_at_end()
+    if count == 0 or path is None:
+        return []
+    stats = ReadStats()
+    found: list[dict[str, Any]] = []
+    needle = keep.needle
+    for line in _lines_backwards(path, end):
+        if needle is not None and needle not in line:
+            continue
+        record = parse_line(line, stats)
+        if record is not None and keep(record):
+            found.append(record)
+            if len(found) == count:
+                break
+    found.reverse()
+    return found
+
+
+def _lines_backwards(path: Path, end: int) -> Iterator[bytes]:
+    """Complete lines of ``path[:end]``, last first, reading 1 MB blocks from the end."""
+    with path.open("rb") as handle:
+        position, carry = end, b""
+        while position > 0:
+            start = max(0, position - _BACK_BLOCK)
+            handle.seek(start)
+            block = handle.read(position - start) + carry
+            position = start
+            lines = block.split(b"\n")
+            carry = lines[0] if position > 0 else b""
+            yield from reversed(lines[1:] if position > 0 else lines)
+
+
+class Follower:
+    """New complete lines of the current UTC day's app log, poll by poll."""
+
+    def __init__(self, log_dir: Path, today: Callable[[], str] = utc_day) -> None:
+        self._log_dir = log_dir
+        self._today = today
+        self._day = today()
+        self._handle: IO[bytes] | None = None
+        self._partial = b""
+
+    @property
+    def path(self) -> Path:
+        return day_file(self._log_dir, "app", self._day)
+
+    def start_at_end(self) -> tuple[Path | None, int]:
+        """Open today's file positioned at its end: the backlog is everything before it."""
+        if not self._open():
+            return None, 0
+        assert self._handle is not None
+        end = self._handle.seek(0, 2)
+        return self.path, end
+
+    def poll(self) -> list[bytes]:
+        """Lines completed since the last poll; at a new day, the old file is drained first."""
+        lines = self._read_new()
+        day = self._today()
+        if day != self._day:
+            lines += self._read_new()
+            if self._partial:
+                lines.append(self._partial)
+            self._close()
+            self._day = day
+            lines += self._read_new()
+        return lines
+
+    def _read_new(self) -> list[bytes]:
+        if self._handle is None and not self._open():
+            return []
+        assert self._handle is not None
+        position = self._handle.tell()
+        try:
+            stat = self.path.stat()
+        except FileNotFoundError:
+            stat = None
+        replaced = stat is not None and stat.st_ino != os.fstat(self._handle.fileno()).st_ino
+        if replaced or (stat is not None and stat.st_size < position):  # start over
+            self._close()
+            if not self._open():
+                return []
+            assert self._handle is not None
+        data = self._partial + self._handle.read()
+        lines = data.split(b"\n")
+        self._partial = lines.pop()
+        return [line for line in lines if line.strip()]
+
+    def _open(self) -> bool:
+        try:
+            self._handle = self.path.open("rb")
+        except FileNotFoundError:
+            return False
+        self._partial = b""
+        return True
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+        self._handle = None
+        self._partial = b""

@@ -1,0 +1,237 @@
+"""``callwatch trace CALL_ID``: everything one call left in the logs, in time order.
+
+Records of a call are spread over four folders and over days, some gzipped,
+and the same record sits in ``app/`` and in ``errors/``/``audit/``/
+``performance/``. Lines are prefiltered with a bytes search for the call id,
+so only the call's own lines are ever JSON-parsed.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from callwatch.cli._files import (
+    LogFile,
+    ReadStats,
+    find_log_files,
+    iter_matching_lines,
+    parse_line,
+)
+from callwatch.cli._render import Output, format_record, parse_timestamp
+
+__all__ = ["CallTrace", "Stage", "add_parser", "collect", "run"]
+
+_SOURCE_TAGS = {"app": "app", "errors": "err", "audit": "audit", "performance": "perf"}
+_PROGRESS_MIN_BYTES = 64 << 20
+_THREADS = 4
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+@dataclass
+class Stage:
+    """Every timed run of one operation within the call."""
+
+    count: int = 0
+    total_ms: float = 0.0
+    max_ms: float = 0.0
+    failures: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "count": self.count,
+            "total_ms": round(self.total_ms, 3),
+            "mean_ms": round(self.total_ms / self.count, 3) if self.count else 0.0,
+            "max_ms": round(self.max_ms, 3),
+            "failures": self.failures,
+        }
+
+
+@dataclass
+class CallTrace:
+    """The records of one call and what they add up to."""
+
+    call_id: str
+    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (folder, record)
+    stages: dict[str, Stage] = field(default_factory=dict)
+    stats: ReadStats = field(default_factory=ReadStats)
+
+    @property
+    def total_ms(self) -> float | None:
+        """Wall time from the call's first record to its last."""
+        stamps = [parse_timestamp(r.get("timestamp")) for _, r in self.records]
+        known = [s for s in stamps if s is not None]
+        if not known:
+            return None
+        return (max(known) - min(known)).total_seconds() * 1000.0
+
+    @property
+    def stage_total_ms(self) -> float:
+        return sum(stage.total_ms for stage in self.stages.values())
+
+
+def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = commands.add_parser(
+        "trace",
+        help="every record of one call, merged in time order, with stage durations",
+        description=(
+            "Show every record of CALL_ID from app/, errors/, audit/ and performance/, "
+            "plain and gzipped days, merged in time order, with each stage's duration "
+            "and the call's total. Exit 1 when the call is not found."
+        ),
+    )
+    parser.add_argument("call_id", metavar="CALL_ID", help="the call id to reconstruct")
+    parser.add_argument("--log-dir", type=Path, help="log root (default: LOG_DIR or ./logs)")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object for machines instead"
+    )
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace, out: Output) -> int:
+    log_dir: Path = args.log_dir
+    if not log_dir.is_dir():
+        out.error(f"no log directory at {log_dir}")
+        return 2
+    total = sum(f.size for f in find_log_files(log_dir))
+    with out.progress("tracing", total, min_total=_PROGRESS_MIN_BYTES) as advance:
+        trace = collect(log_dir, args.call_id, advance)
+    for problem in trace.stats.broken_files:
+        out.note(f"unreadable file skipped: {problem}")
+    if trace.stats.bad_lines:
+        out.note(f"skipped {trace.stats.bad_lines} malformed line(s) mentioning {args.call_id}")
+    if args.json:
+        out.raw(orjson.dumps(_as_json(trace)).decode())
+    elif trace.records:
+        _print(trace, out)
+    if not trace.records:
+        if not args.json:
+            files = trace.stats.files
+            out.error(f"call {args.call_id} not found in {files} file(s) under {log_dir}")
+        return 1
+    return 0
+
+
+def collect(
+    log_dir: Path, call_id: str, advance: Callable[[float], None] = lambda _bytes: None
+) -> CallTrace:
+    """Read every log file under ``log_dir`` and keep the records of ``call_id``."""
+    trace = CallTrace(call_id)
+    # The id as a whole JSON string, quotes and escapes included: ast-1 is not ast-10.
+    needle = orjson.dumps(call_id)
+    files = find_log_files(log_dir)
+    seen: set[bytes] = set()
+    # Threads overlap gzip decompression (which releases the GIL) across files;
+    # results are merged in file order, so the audit copy of a record wins.
+    with ThreadPoolExecutor(min(_THREADS, max(1, len(files)))) as pool:
+        scans = [pool.submit(_scan_file, log_file, needle, call_id) for log_file in files]
+        for log_file, scan in zip(files, scans, strict=True):
+            records, stats = scan.result()
+            advance(log_file.size)
+            trace.stats.merge(stats)
+            for record in records:
+                key = orjson.dumps(
+                    {k: v for k, v in record.items() if k != "chain"}, option=orjson.OPT_SORT_KEYS
+                )
+                if key not in seen:
+                    seen.add(key)
+                    trace.records.append((log_file.category, record))
+    # Stable: records with equal stamps keep their file order.
+    trace.records.sort(key=lambda item: parse_timestamp(item[1].get("timestamp")) or _NEVER)
+    for _, record in trace.records:
+        _add_stage(trace, record)
+    return trace
+
+
+def _scan_file(
+    log_file: LogFile, needle: bytes, call_id: str
+) -> tuple[list[dict[str, Any]], ReadStats]:
+    stats = ReadStats()
+    records = []
+    for line in iter_matching_lines(log_file, needle, stats):
+        record = parse_line(line, stats)
+        if record is not None and _belongs(record, call_id):
+            records.append(record)
+    return records, stats
+
+
+def _belongs(record: dict[str, Any], call_id: str) -> bool:
+    if record.get("call_id") == call_id:
+        return True
+    extra = record.get("extra")
+    return isinstance(extra, dict) and extra.get("call_id") == call_id
+
+
+def _add_stage(trace: CallTrace, record: dict[str, Any]) -> None:
+    extra = record.get("extra")
+    if not isinstance(extra, dict):
+        return
+    operation, duration = extra.get("operation"), extra.get("duration_ms")
+    if not isinstance(operation, str) or not isinstance(duration, (int, float)):
+        return
+    stage = trace.stages.setdefault(operation, Stage())
+    stage.count += 1
+    stage.total_ms += float(duration)
+    stage.max_ms = max(stage.max_ms, float(duration))
+    if extra.get("success") is False:
+        stage.failures += 1
+
+
+def _as_json(trace: CallTrace) -> dict[str, Any]:
+    stamps = [r.get("timestamp") for _, r in trace.records]
+    return {
+        "call_id": trace.call_id,
+        "found": bool(trace.records),
+        "first": stamps[0] if stamps else None,
+        "last": stamps[-1] if stamps else None,
+        "total_ms": None if trace.total_ms is None else round(trace.total_ms, 3),
+        "stages": {name: stage.as_dict() for name, stage in trace.stages.items()},
+        "stage_total_ms": round(trace.stage_total_ms, 3),
+        "records": [record for _, record in trace.records],
+        "files_scanned": trace.stats.files,
+        "bytes_scanned": trace.stats.bytes,
+        "skipped_lines": trace.stats.bad_lines,
+    }
+
+
+def _print(trace: CallTrace, out: Output) -> None:
+    first = parse_timestamp(trace.records[0][1].get("timestamp"))
+    total = trace.total_ms
+    out.line(
+        ("Call ", "bold"),
+        (trace.call_id, "bold magenta"),
+        (f"  {len(trace.records)} records", ""),
+        (f"  from {first:%Y-%m-%d %H:%M:%S} UTC" if first else "", "dim"),
+        (f"  total {total / 1000:.3f} s" if total is not None else "", "bold"),
+    )
+    for category, record in trace.records:
+        stamp = parse_timestamp(record.get("timestamp"))
+        offset = (stamp - first).total_seconds() if stamp and first else 0.0
+        out.line(
+            (f"{offset:+9.3f}s ", "dim"),
+            (f"{_SOURCE_TAGS.get(category, category):<5} ", "blue"),
+            *format_record(record, show_call_id=False),
+        )
+    if trace.stages:
+        out.text("")
+        out.text(
+            f"{'stage':<28}{'count':>6}{'total ms':>12}{'mean ms':>10}{'max ms':>10}  failed",
+            "bold",
+        )
+        for name, stage in sorted(trace.stages.items(), key=lambda kv: -kv[1].total_ms):
+            row = stage.as_dict()
+            out.line(
+                (f"{name:<28}{row['count']:>6}{row['total_ms']:>12.1f}", ""),
+                (f"{row['mean_ms']:>10.1f}{row['max_ms']:>10.1f}", ""),
+                (f"  {row['failures']}", "red" if row["failures"] else "dim"),
+            )
+        out.text(f"{'sum of stages':<34}{trace.stage_total_ms:>12.1f}", "bold")
+    if total is not None:
+        out.text(f"total (first to last record): {total / 1000:.3f} s", "bold")

@@ -1,0 +1,353 @@
+"""The guide's monitoring routes: ``app.include_router(router)`` mounts them at ``/monitoring``.
+
+This is the only core module that imports FastAPI. Every route reads what
+``callwatch.monitoring`` and ``callwatch.alerting`` already hold: nothing here
+samples the system or runs a check itself, so a burst of probes costs a cache
+lookup. With ``MONITORING_TOKEN`` set, every route but the probes
+(``/health``, ``/livez``, ``/readyz``) and the data-free dashboard assets needs
+``Authorization: Bearer <token>``. No answer ever carries a traceback, a
+setting or a secret: failures become a generic JSON 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import datetime, timezone
+from functools import cache
+from importlib import resources
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+from starlette.responses import PlainTextResponse, Response
+
+from callwatch import alerting, monitoring
+from callwatch._logging.redact import REDACTED, redact_text
+from callwatch._runtime import settings
+from callwatch.logger import log
+
+__all__ = ["require_token", "router"]
+
+_HEALTH_JSON = "application/health+json"
+_NO_STORE = {"Cache-Control": "no-store"}
+_PAGE_HEADERS = {
+    **_NO_STORE,
+    # The page runs only its own script and talks only to its own origin.
+    "Content-Security-Policy": (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
+_ASSETS = {
+    "dashboard.js": "text/javascript; charset=utf-8",
+    "dashboard.css": "text/css; charset=utf-8",
+}
+_IETF_STATUS = {"healthy": "pass", "degraded": "warn", "unhealthy": "fail"}
+
+
+class _GuardedRoute(APIRoute):
+    """Turns any unexpected exception into a bare 500: the trace goes to the log, not the client."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except (HTTPException, RequestValidationError):
+                raise
+            except Exception:
+                log.exception("monitoring route failed", route=request.url.path)
+                return _json({"error": "internal error"}, status_code=500)
+
+        return guarded
+
+
+router = APIRouter(prefix="/monitoring", tags=["monitoring"], route_class=_GuardedRoute)
+
+_bearer = HTTPBearer(auto_error=False, description="The MONITORING_TOKEN, when one is set.")
+_UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
+    401: {"description": "MONITORING_TOKEN is set and the bearer token is wrong"}
+}
+
+
+def _digest(token: str) -> bytes:
+    # Hashing first makes the comparison constant-time in the length too.
+    return hashlib.sha256(token.encode("utf-8", "surrogateescape")).digest()
+
+
+async def require_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+) -> None:
+    """Reject the request unless MONITORING_TOKEN is unset or the bearer token matches it."""
+    expected = settings().monitoring_token
+    if expected is None:
+        return
+    supplied = credentials.credentials if credentials is not None else ""
+    if not hmac.compare_digest(_digest(supplied), _digest(expected)):
+        raise HTTPException(401, detail="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+
+
+_protected = [Depends(require_token)]
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _dumps(data: Any) -> bytes:
+    return orjson.dumps(data, default=str, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _json(data: Any, status_code: int = 200, media_type: str = "application/json") -> Response:
+    """JSON that never carries the monitoring token, checked on the encoded bytes (cheap)."""
+    body = _dumps(data)
+    token = settings().monitoring_token
+    if token and _dumps(token)[1:-1] in body:
+        body = _dumps(_scrub(data))
+    return Response(body, status_code=status_code, media_type=media_type, headers=_NO_STORE)
+
+
+def _scrub(value: Any) -> Any:
+    """Free text (check errors, alert messages) may quote a secret: redact it on the way out.
+
+    Recorded errors are redacted when recorded; health checks and alerts carry text
+    written by users' own code, so their answers pass through here as well.
+    """
+    if isinstance(value, str):
+        token = settings().monitoring_token
+        if token and token in value:
+            value = value.replace(token, REDACTED)
+        return redact_text(value)
+    if isinstance(value, Mapping):
+        return {key: _scrub(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_scrub(item) for item in value]
+    return value
+
+
+def _is_unhealthy(report: Mapping[str, Any]) -> bool:
+    status = report.get("status")
+    if status in _IETF_STATUS:
+        return bool(status == "unhealthy")
+    return not bool(report.get("healthy", False))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+# A guide check's reading and the health-check draft's measurement name and unit for it.
+_MEASUREMENTS = (("latency_ms", "responseTime", "ms"), ("active_calls", "utilization", "calls"))
+
+
+def _ietf_check(name: str, check: Mapping[str, Any], time: str) -> tuple[str, dict[str, Any]]:
+    """One guide check as a ``"component:measurement": [entry]`` item of the draft's checks."""
+    if not check.get("healthy", False):
+        status = "fail"
+    elif str(check.get("status", "ok")).lower() in ("warn", "warning", "degraded"):
+        status = "warn"
+    else:
+        status = "pass"
+    key = name
+    entry: dict[str, Any] = {"componentId": name, "status": status, "time": time}
+    for field, measurement, unit in _MEASUREMENTS:
+        if isinstance(check.get(field), (int, float)):
+            key = f"{name}:{measurement}"
+            entry.update(observedValue=check[field], observedUnit=unit)
+            break
+    output = check.get("error") or check.get("message")
+    if status != "pass" and output:
+        entry["output"] = str(output)
+    return key, entry
+
+
+def _health_json(report: Mapping[str, Any]) -> dict[str, Any]:
+    """The guide's health answer in the IETF health-check draft format (pass/warn/fail)."""
+    time = str(report.get("timestamp") or _now())
+    fallback = "fail" if _is_unhealthy(report) else "pass"
+    overall = _IETF_STATUS.get(str(report.get("status")), fallback)
+    checks: dict[str, list[dict[str, Any]]] = {}
+    for name, check in (report.get("checks") or {}).items():
+        if isinstance(check, Mapping):
+            key, entry = _ietf_check(str(name), check, time)
+            checks.setdefault(key, []).append(entry)
+    return {
+        "status": overall,
+        "serviceId": settings().app_name,
+        "description": "callwatch health",
+        "checks": checks,
+    }
+
+
+@cache
+def _asset(name: str) -> bytes:
+    return (resources.files("callwatch") / "dashboard" / name).read_bytes()
+
+
+# --- probes (never behind the token) ---------------------------------------------------------
+
+_Endpoint = Callable[..., Coroutine[Any, Any, Response]]
+
+
+def _probe(path: str, **options: Any) -> Callable[[_Endpoint], _Endpoint]:
+    """GET in the schema, HEAD too (uptime monitors use it) but kept out of the schema."""
+
+    def register(endpoint: _Endpoint) -> _Endpoint:
+        router.add_api_route(path, endpoint, methods=["GET"], **options)
+        router.add_api_route(path, endpoint, methods=["HEAD"], include_in_schema=False, **options)
+        return endpoint
+
+    return register
+
+
+@_probe(
+    "/health",
+    response_class=PlainTextResponse,
+    responses={
+        200: {"content": {"text/plain": {"example": "OK"}}},
+        503: {"description": "unhealthy"},
+    },
+)
+async def health() -> Response:
+    """``OK`` with 200 while serving (degraded included), 503 when unhealthy: for load balancers."""
+    try:
+        report = await monitoring.get_health()
+    except Exception:
+        log.exception("health check failed")
+        report = {"status": "unhealthy"}
+    if _is_unhealthy(report):
+        return PlainTextResponse("UNAVAILABLE", status_code=503, headers=_NO_STORE)
+    return PlainTextResponse("OK", headers=_NO_STORE)
+
+
+@_probe("/livez", responses={503: {"description": "not live"}})
+async def livez() -> Response:
+    """Liveness: the process answers and its background work runs (a restart fixes a 503)."""
+    report = monitoring.get_liveness()
+    return _json(report, 200 if report.get("alive", report.get("healthy", True)) else 503)
+
+
+@_probe("/readyz", responses={503: {"description": "not ready"}})
+async def readyz() -> Response:
+    """Readiness: send traffic here (503 while unhealthy or at capacity)."""
+    report = await monitoring.get_readiness()
+    return _json(report, 200 if report.get("ready", report.get("healthy", False)) else 503)
+
+
+# --- data (behind the token when one is set) -------------------------------------------------
+
+
+@router.get(
+    "/health/detailed",
+    dependencies=_protected,
+    responses={
+        **_UNAUTHORIZED,
+        200: {"content": {"application/json": {}, _HEALTH_JSON: {}}},
+        503: {
+            "description": "unhealthy (same body)",
+            "content": {"application/json": {}, _HEALTH_JSON: {}},
+        },
+    },
+)
+async def health_detailed(request: Request) -> Response:
+    """Every check; ``Accept: application/health+json`` gets the IETF draft format."""
+    report = _scrub(await monitoring.get_health())
+    status_code = 503 if _is_unhealthy(report) else 200
+    if _HEALTH_JSON in request.headers.get("accept", "").lower():
+        return _json(_health_json(report), status_code, _HEALTH_JSON)
+    return _json(report, status_code)
+
+
+@router.get("/metrics", dependencies=_protected, responses=_UNAUTHORIZED)
+async def metrics() -> Response:
+    """Calls, system, errors, per-operation latency and logging health, as one JSON object."""
+    return _json(monitoring.get_metrics())
+
+
+@router.get("/metrics/calls", dependencies=_protected, responses=_UNAUTHORIZED)
+async def metrics_calls() -> Response:
+    """Call statistics only."""
+    return _json(monitoring.get_metrics()["calls"])
+
+
+@router.get("/metrics/system", dependencies=_protected, responses=_UNAUTHORIZED)
+async def metrics_system() -> Response:
+    """System resource readings only (sampled in the background, never here)."""
+    return _json(monitoring.get_metrics()["system"])
+
+
+@router.get("/status", dependencies=_protected, responses=_UNAUTHORIZED)
+async def status() -> Response:
+    """Health and metrics in one answer."""
+    report = await monitoring.get_health()
+    return _json(
+        _scrub({"health": report, "metrics": monitoring.get_metrics(), "timestamp": _now()})
+    )
+
+
+@router.get(
+    "/prometheus",
+    dependencies=_protected,
+    response_class=PlainTextResponse,
+    responses={**_UNAUTHORIZED, 200: {"content": {"text/plain": {}}}},
+)
+async def prometheus() -> Response:
+    """Prometheus text exposition; under several workers, the totals across all of them."""
+    body, content_type = monitoring.prometheus_exposition()
+    return Response(body, media_type=content_type, headers=_NO_STORE)
+
+
+@router.get("/alerts", dependencies=_protected, responses=_UNAUTHORIZED)
+async def alerts(
+    limit: int = Query(50, ge=1, le=1000, description="How many past alerts to return"),
+) -> Response:
+    """Firing alerts, the most recent past ones and the thresholds they are judged against."""
+    manager = alerting.alert_manager
+    return _json(
+        _scrub(
+            {
+                "active": manager.active_alerts(),
+                "history": manager.history(limit=limit),
+                "thresholds": manager.thresholds,
+                "timestamp": _now(),
+            }
+        )
+    )
+
+
+# --- dashboard (a page without data: the script fetches the routes above) -------------------
+
+
+@router.get(
+    "/dashboard",
+    response_class=Response,
+    responses={200: {"content": {"text/html": {}}}},
+)
+async def dashboard() -> Response:
+    """The live dashboard. It holds no data, so it needs no token; its requests do."""
+    page = _asset("index.html")
+    return Response(page, media_type="text/html; charset=utf-8", headers=_PAGE_HEADERS)
+
+
+@router.get(
+    "/dashboard/{asset}",
+    response_class=Response,
+    responses={
+        200: {"content": {"text/javascript": {}, "text/css": {}}},
+        404: {"description": "no such asset"},
+    },
+)
+async def dashboard_asset(asset: str) -> Response:
+    """The dashboard's script and style, shipped inside the package (nothing from a CDN)."""
+    media_type = _ASSETS.get(asset)
+    if media_type is None:
+        raise HTTPException(404, detail="not found")
+    return Response(_asset(asset), media_type=media_type, headers=_PAGE_HEADERS)
