@@ -10,6 +10,7 @@ runs at interpreter exit and on SIGTERM, chaining any handler already there.
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
 import os
 import signal
 import threading
@@ -20,7 +21,7 @@ from typing import Any
 
 from callwatch.config import Settings, load_settings
 
-__all__ = ["Component", "configure", "register", "settings", "shutdown"]
+__all__ = ["Component", "configure", "flush", "register", "settings", "shutdown"]
 
 
 @dataclass(frozen=True)
@@ -34,13 +35,20 @@ class Component:
     start: Callable[[Settings], None]
     stop: Callable[[float], None]
     priority: int = 50
+    flush: Callable[[], None] | None = None
 
 
 _lock = threading.RLock()
 _components: dict[str, Component] = {}
 _started: list[Component] = []
 _settings: Settings | None = None
-_hooks_installed = False
+class _Key:
+    """Something multiprocessing can hold weakly to find our after-fork hook."""
+
+
+_AFTER_FORK_KEY = _Key()
+_atexit_installed = False
+_sigterm_installed = False
 _previous_sigterm: Any = None
 
 
@@ -85,6 +93,16 @@ def shutdown(timeout: float = 5.0) -> None:
         _stop_all(timeout)
 
 
+def flush() -> None:
+    """Hand everything buffered to the operating system now, without stopping anything."""
+    for component in list(_started):
+        if component.flush is not None:
+            try:
+                component.flush()
+            except Exception as exc:
+                os.write(2, f"callwatch: flushing {component.name} failed: {exc!r}\n".encode())
+
+
 def _stop_all(timeout: float) -> None:
     for component in sorted(_started, key=lambda c: c.priority, reverse=True):
         try:
@@ -95,28 +113,39 @@ def _stop_all(timeout: float) -> None:
 
 
 def _install_exit_hooks() -> None:
-    global _hooks_installed, _previous_sigterm
-    if _hooks_installed:
-        return
-    _hooks_installed = True
-    atexit.register(shutdown)
-    if threading.current_thread() is threading.main_thread():
+    global _atexit_installed, _sigterm_installed, _previous_sigterm
+    if not _atexit_installed:
+        _atexit_installed = True
+        atexit.register(shutdown)
+        # multiprocessing's children end with os._exit, which skips atexit.
+        multiprocessing.util.register_after_fork(_AFTER_FORK_KEY, _finalize_in_child)
+    # Signal handlers can only be set from the main thread: if the first configure
+    # ran elsewhere, a later one from the main thread installs it.
+    if not _sigterm_installed and threading.current_thread() is threading.main_thread():
         try:
             _previous_sigterm = signal.getsignal(signal.SIGTERM)
             signal.signal(signal.SIGTERM, _on_sigterm)
+            _sigterm_installed = True
         except (ValueError, OSError):  # not allowed here (embedded interpreter)
-            _previous_sigterm = None
+            pass
+
+
+def _finalize_in_child(_: object) -> None:
+    multiprocessing.util.Finalize(None, shutdown, exitpriority=0)
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    shutdown()
     previous = _previous_sigterm
     if callable(previous):
+        # Someone else owns shutdown (uvicorn, gunicorn, the application): make what
+        # was logged so far durable and let them drain; atexit stops callwatch last.
+        flush()
         previous(signum, frame)
     elif previous == signal.SIG_IGN:
-        return
+        flush()
     else:
-        # Default action: die by the signal, as the orchestrator expects.
+        # Default action: flush everything, then die by the signal as expected.
+        shutdown()
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 

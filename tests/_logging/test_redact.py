@@ -399,3 +399,43 @@ def test_every_card_layout_is_masked(card: str, before: str, after: str) -> None
     digits = re.sub(r"[^0-9]", "", card)
     assert digits not in re.sub(r"[^0-9]", "", redacted) or CARD in redacted
     assert CARD in redacted
+
+
+def test_objects_rendered_as_text_are_redacted_as_that_text() -> None:
+    import dataclasses
+    import datetime as dt
+    import uuid
+
+    from callwatch._logging.redact import RedactProcessor
+
+    class Client:
+        def __repr__(self) -> str:
+            return "Client(api_key=sk-proj-abcdefghijklmnopqrstuvwx)"
+
+    @dataclasses.dataclass
+    class Payment:
+        card_number: str
+        amount: int
+
+    when, ident = dt.datetime(2024, 1, 4, tzinfo=dt.timezone.utc), uuid.uuid4()
+    extra = {
+        "client": Client(),
+        "raw": b"Authorization: Bearer abcdefghijklmnop",
+        "error": ValueError("password=hunter22 rejected"),
+        "payment": Payment("4111 1111 1111 1111", 12),
+        "when": when,
+        "id": ident,
+    }
+    record = RedactProcessor(False)(None, "info", {"message": "m", "extra": extra})
+    rendered = str(record["extra"])
+    for secret in ("sk-proj-abcdefghijklmnopqrstuvwx", "abcdefghijklmnop", "hunter22", "4111"):
+        assert secret not in rendered
+    assert record["extra"]["payment"] == {"card_number": "[REDACTED]", "amount": 12}
+    assert record["extra"]["when"] is when and record["extra"]["id"] is ident
+    assert isinstance(extra["client"], Client)  # the caller's objects are untouched
+
+
+def test_a_secret_pair_inside_a_harmless_pair_is_found() -> None:
+    assert redact_text("ValueError: password=hunter22 rejected") == (
+        "ValueError: password=[REDACTED] rejected"
+    )

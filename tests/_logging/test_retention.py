@@ -93,3 +93,21 @@ def test_leftover_temporary_files_are_removed(tmp_path: Path) -> None:
     stale.write_bytes(b"half")
     maintain(tmp_path, Retention(), TODAY)
     assert not stale.exists()
+
+
+def test_a_compressed_audit_day_still_verifies(tmp_path: Path) -> None:
+    from callwatch._logging.audit import AuditChain, verify_file
+    from callwatch._logging.render import render
+
+    day = (TODAY - dt.timedelta(days=3)).isoformat()
+    path = tmp_path / "audit" / f"audit_{day}.log"
+    chain = AuditChain(None)
+    for amount in (1, 2, 3):
+        chain.append(path, {"message": "Payment processed", "extra": {"amount": amount}}, render)
+    chain.close()
+    maintain(tmp_path, Retention(), TODAY)
+    packed = path.with_name(path.name + ".gz")
+    assert not path.exists() and packed.exists()
+    result = verify_file(packed)
+    assert result.ok, result.reason
+    assert result.records == 3

@@ -210,7 +210,7 @@ def _previous_handler(signum: int, frame: FrameType | None) -> None:
 
 
 def _previous_handler_that_logs(signum: int, frame: FrameType | None) -> None:
-    log.info("shutting down", signal=signum)  # runs after callwatch's own shutdown
+    log.info("shutting down", signal=signum)  # logged while the service drains
     _previous_handler(signum, frame)
 
 

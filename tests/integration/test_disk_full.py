@@ -129,11 +129,6 @@ def test_unwritable_log_dir_is_a_clear_error_and_console_goes_on(tmp_path: Path)
     assert "an error with nowhere to go" in [r["message"] for r in console]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="besides the LOG_DIR error, the writer and the audit chain each add their own "
-    "'cannot write' line for the same cause (issue 2: 'a clear error once')",
-)
 def test_unwritable_log_dir_is_said_once(tmp_path: Path) -> None:
     _, _, complaints = _run_unwritable(tmp_path)
 

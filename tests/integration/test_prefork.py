@@ -51,11 +51,6 @@ def test_forked_workers_lose_and_duplicate_nothing(tmp_path: Path) -> None:
     _check_every_line_once(tmp_path / "logs")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="multiprocessing's fork children end with os._exit, skipping atexit: their queued "
-    "records are lost unless callwatch registers a multiprocessing finalizer (issue 2)",
-)
 def test_multiprocessing_fork_workers_lose_nothing(tmp_path: Path) -> None:
     _run("prefork_multiprocessing", tmp_path / "logs")
     _check_every_line_once(tmp_path / "logs")

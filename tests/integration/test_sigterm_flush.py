@@ -74,12 +74,6 @@ def test_a_chained_handler_may_log_after_callwatch_shut_down(tmp_path: Path) -> 
     assert messages[-1] == "shutting down"  # logged late, still written
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_runtime._install_exit_hooks marks the hooks installed on the first configure even "
-    "when it ran outside the main thread, so a later configure() from the main thread never "
-    "installs the SIGTERM handler (issue 2)",
-)
 def test_sigterm_flushes_when_a_thread_configured_callwatch_first(tmp_path: Path) -> None:
     log_dir = tmp_path / "logs"
     returncode, _, err = _terminate_when_ready(log_dir, "thread_first")

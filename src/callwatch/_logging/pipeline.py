@@ -77,11 +77,12 @@ class Pipeline:
         self.json_console = self.console == "json"
         self.colour = os.isatty(1) if self.console == "pretty" else False
         self.audit = AuditChain(settings.audit_hmac_key)
-        self._audit_failing = False
         self.writer = Writer(settings, handlers, self.notice)
         self.submit = self.writer.submit
         if settings.files:
-            _check_writable(settings.log_dir)
+            problem = _writability_problem(settings.log_dir)
+            if problem is not None:
+                self.writer.report_failure(settings.log_dir, problem, 0)
         self.maintenance = (
             Maintenance(settings.log_dir, settings.retention) if settings.files else None
         )
@@ -156,14 +157,9 @@ class Pipeline:
         try:
             self.audit.append(path, record, self.render)
         except OSError as exc:
-            STATS.add("dropped")
-            STATS.add("write_errors")
-            if not self._audit_failing:  # said once per failure episode, not per record
-                self._audit_failing = True
-                message = f"callwatch: cannot write audit record to {path}: {exc.strerror}\n"
-                os.write(2, message.encode())
+            self.writer.report_failure(path, exc, 1)
         else:
-            self._audit_failing = False
+            self.writer.report_success()
 
     def render(self, record: dict[str, Any]) -> bytes:
         return render(record, self.max_field_chars)
@@ -186,19 +182,16 @@ class Pipeline:
         self.audit.close()
 
 
-def _check_writable(log_dir: Path) -> None:
-    """Say once, clearly, when LOG_DIR cannot be written; console logging goes on."""
+def _writability_problem(log_dir: Path) -> OSError | None:
+    """Why LOG_DIR cannot be written, found at start-up so it is said at once."""
     try:
         log_dir.mkdir(parents=True, exist_ok=True)
         probe = log_dir / f".callwatch-probe-{os.getpid()}"
         probe.touch()
         probe.unlink()
     except OSError as exc:
-        os.write(
-            2,
-            f"callwatch: LOG_DIR {str(log_dir)!r} is not writable ({exc.strerror or exc}); "
-            "file logging is off until it is, console logging goes on\n".encode(),
-        )
+        return exc
+    return None
 
 
 current: Pipeline | None = None
@@ -223,7 +216,7 @@ def _stop(timeout: float) -> None:
         current.stop(timeout)
 
 
-def _flush_before_fork() -> None:
+def _flush() -> None:
     pipeline = current
     if pipeline is not None:
         pipeline.writer.flush()
@@ -239,5 +232,5 @@ def get() -> Pipeline:
     return pipeline
 
 
-_runtime.register(_runtime.Component("logging", _start, _stop, priority=0))
-os.register_at_fork(before=_flush_before_fork)
+_runtime.register(_runtime.Component("logging", _start, _stop, priority=0, flush=_flush))
+os.register_at_fork(before=_flush)

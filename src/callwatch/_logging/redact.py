@@ -13,10 +13,16 @@ same text as redacting once.
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
+import enum
 import itertools
 import re
+import uuid
 from typing import Any
 from urllib.parse import urlsplit
+
+from callwatch._logging.render import safe_repr
 
 __all__ = [
     "CARD",
@@ -251,7 +257,12 @@ def _redact_cards(text: str) -> str:
 
 def _key_value(match: re.Match[str]) -> str:
     if not is_secret_key(match.group("key")):
-        return match.group()
+        # "error: password=x": the value of a harmless key may hold a pair of its own.
+        value = match.group("value")
+        inner = _KEY_VALUE.sub(_key_value, value) if ("=" in value or ":" in value) else value
+        if inner is value:
+            return match.group()
+        return f"{match.group('key')}{match.group('sep')}{inner}"
     value = match.group("value")
     quote = value[0] if value[0] in "\"'" and len(value) > 1 and value[-1] == value[0] else ""
     return f"{match.group('key')}{match.group('sep')}{quote}{REDACTED}{quote}"
@@ -344,6 +355,8 @@ def redact_url(url: str) -> str:
 # ----------------------------------------------------------- structured values
 
 _SCALARS = frozenset({int, float, bool, type(None)})
+# What the JSON renderer writes natively, with no repr that could carry a secret.
+_JSON_NATIVE = (dt.date, dt.time, uuid.UUID, enum.Enum)
 _SEQUENCES = (list, tuple, set, frozenset)
 
 
@@ -362,7 +375,33 @@ def _redact_any(value: Any, pii: bool, path: set[int] | None) -> Any:
         return _redact_dict(value, pii, path)
     if isinstance(value, _SEQUENCES):
         return _redact_items(value, pii, path)
-    return value
+    return _redact_object(value, pii, path)
+
+
+def _redact_object(value: Any, pii: bool, path: set[int] | None) -> Any:
+    """Objects the renderer shows as text (``repr``, bytes, exceptions) are redacted as
+    that text; dataclasses as their fields. Types JSON renders natively pass unchanged."""
+    if isinstance(value, _JSON_NATIVE):
+        return value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+        redacted = _redact_dict(fields, pii, path)
+        return value if redacted is fields else redacted
+    if isinstance(value, (bytes, bytearray)):
+        text = bytes(value).decode("utf-8", "backslashreplace")
+    elif isinstance(value, BaseException):
+        text = f"{type(value).__name__}: {_safe_str(value)}"
+    else:
+        text = safe_repr(value)
+    redacted_text = redact_text(text, pii=pii)
+    return value if redacted_text is text else redacted_text
+
+
+def _safe_str(value: BaseException) -> str:
+    try:
+        return str(value)
+    except Exception:
+        return safe_repr(value)
 
 
 def _redact_dict(mapping: dict[Any, Any], pii: bool, path: set[int] | None) -> Any:

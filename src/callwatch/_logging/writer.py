@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -71,7 +72,8 @@ class Writer:
         self._wake = threading.Event()
         self._stopping = False
         self._queue_drops = 0  # drops of the current queue-full episode
-        self._disk_drops = 0  # drops of the current write-failure episode
+        self._disk_drops = 0  # lines lost in the current write-failure episode
+        self._failing = False  # files unwritable right now (already said on stderr)
         self._in_writer = threading.local()
         self._thread = threading.Thread(target=self._run, name="callwatch-writer", daemon=True)
         self._thread.start()
@@ -197,28 +199,33 @@ class Writer:
         try:
             self._files.append(category, day, data)
         except OSError as exc:
-            self._write_failed(category, day, len(lines), exc)
+            self.report_failure(log_path(self._files.log_dir, category, day), exc, len(lines))
         else:
             STATS.written += len(lines)
-            if self._disk_drops:
-                self._write_resumed()
+            if self._failing:
+                self.report_success()
 
-    def _write_failed(self, category: str, day: str, lines: int, exc: OSError) -> None:
-        STATS.add("dropped", lines)
-        STATS.add("write_errors")
-        first = self._disk_drops == 0
-        self._disk_drops += lines
-        if first:
-            assert self._files is not None
-            path = log_path(self._files.log_dir, category, day)
-            _say(
-                f"cannot write {path}: {exc.strerror or exc}; log records are dropped "
-                "(and counted) until it is writable again; console logging goes on"
-            )
+    def report_failure(self, path: Path, exc: OSError, lines: int) -> None:
+        """Count lines lost to an unwritable file; say so once per episode, on stderr."""
+        with self._lock:
+            STATS.add("dropped", lines)
+            STATS.add("write_errors")
+            self._disk_drops += lines
+            if not self._failing:
+                self._failing = True
+                _say(
+                    f"{path} is not writable ({exc.strerror or exc}): log records are dropped "
+                    "(and counted) until it is, console logging goes on"
+                )
 
-    def _write_resumed(self) -> None:
-        dropped, self._disk_drops = self._disk_drops, 0
-        _say(f"log files writable again after dropping {dropped} records")
+    def report_success(self) -> None:
+        """Writing works again: say how much was lost, once, and log it as a WARNING."""
+        with self._lock:
+            if not self._failing:
+                return
+            self._failing = False
+            dropped, self._disk_drops = self._disk_drops, 0
+        _say(f"log files writable again after dropping {dropped} lines")
         self._notice(
             "Log records dropped: log files were not writable", {"dropped_records": dropped}
         )
