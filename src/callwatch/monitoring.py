@@ -109,11 +109,13 @@ class ProductionMonitor:
         started, succeeded, failed, active, anomalies = self.calls.counters()
         duration, response = self.calls.copy_histograms()
         by_type, total_errors, recent = self.errors.read()
+        window_sec = self._settings().error_rate_window_sec
         return Totals(
             started=started, succeeded=succeeded, failed=failed, active=active,
             duration=duration, response=response,
+            recent_response=self.calls.recent_response(window_sec),
             minute=self.calls.window(MINUTE_SEC),
-            recent=self.calls.window(self._settings().error_rate_window_sec),
+            recent=self.calls.window(window_sec),
             anomalies=anomalies, operations=operations.snapshot(),
             errors_by_type=by_type, total_errors=total_errors, recent_errors=recent,
             dropped_records=_dropped_records(),

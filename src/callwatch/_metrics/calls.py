@@ -76,6 +76,9 @@ class CallStats:
         self.anomalies: dict[str, int] = {}
         self._tick_times: deque[float] = deque([monotonic()])
         self._tick_counts: deque[tuple[int, int, int]] = deque([(0, 0, 0)])
+        self._tick_responses: deque[tuple[tuple[int, ...], float]] = deque(
+            [((0,) * len(self.response.counts), 0.0)]
+        )
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -186,10 +189,12 @@ class CallStats:
         counts = (self.started, self.succeeded, self.failed)
         self._tick_times.append(now)
         self._tick_counts.append(counts)
+        self._tick_responses.append((tuple(self.response.counts), self.response.sum))
         horizon = now - self.history_sec - 2.0
         while len(self._tick_times) > 2 and self._tick_times[1] < horizon:
             self._tick_times.popleft()
             self._tick_counts.popleft()
+            self._tick_responses.popleft()
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -206,6 +211,20 @@ class CallStats:
         index = max(bisect_right(times, now - seconds) - 1, 0)
         base = counts[index]
         return Window(current[0] - base[0], current[1] - base[1], current[2] - base[2])
+
+    def recent_response(self, seconds: float) -> Histogram:
+        """Response times of the last ``seconds`` (to the sampler's one-second resolution).
+
+        Its maximum is the lifetime one: an upper bound for the top bucket only.
+        """
+        recent = self.response.copy()
+        if self._tick_times:
+            index = max(bisect_right(self._tick_times, monotonic() - seconds) - 1, 0)
+            base_counts, base_sum = self._tick_responses[index]
+            recent.counts = [n - m for n, m in zip(recent.counts, base_counts, strict=True)]
+            recent.count = sum(recent.counts)
+            recent.sum -= base_sum
+        return recent
 
     def copy_histograms(self) -> tuple[Histogram, Histogram]:
         return self.duration.copy(), self.response.copy()

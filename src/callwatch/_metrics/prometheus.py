@@ -38,6 +38,7 @@ P = "callwatch_"
 _INF = float("inf")
 INTERNAL_PREFIX = P + "internal_"  # cross-worker plumbing, never exposed
 WINDOW = INTERNAL_PREFIX + "window_calls"
+RECENT_RESPONSE = INTERNAL_PREFIX + "recent_response_time"  # bucket counts of the window
 _OUTCOMES = (("success", "succeeded"), ("failure", "failed"))
 _WINDOW_KINDS = ("started", "succeeded", "failed")
 
@@ -134,6 +135,7 @@ def totals_from_families(metrics: Iterable[Metric]) -> Totals:
         for sample in metric.samples:
             _read_sample(totals, sample.name, sample.labels, sample.value)
     totals.total_errors = sum(totals.errors_by_type.values())
+    totals.recent_response.max = totals.response.max  # the window's bound, as in one process
     return totals
 
 
@@ -156,6 +158,13 @@ def _read_sample(totals: Totals, name: str, labels: dict[str, str], value: float
         totals.dropped_records += count
     elif name == P + "operation_failures_total":
         _op(totals, labels).failures += count
+    elif name == RECENT_RESPONSE:
+        bucket = labels.get("bucket", "")
+        if bucket == "sum":
+            totals.recent_response.sum += value
+        elif bucket.isdigit() and int(bucket) < len(totals.recent_response.counts):
+            totals.recent_response.counts[int(bucket)] += count
+            totals.recent_response.count += count
     elif name == WINDOW:
         window = totals.minute if labels.get("window") == "minute" else totals.recent
         kind = labels.get("kind", "")
@@ -239,6 +248,10 @@ class Publisher:
         self._dropped = Counter(P + "log_records_dropped", "Log records lost.", registry=None)
         self._window = Gauge(WINDOW, "Calls in the recent windows (internal).",
                              ["window", "kind"], registry=None, multiprocess_mode="livesum")
+        self._recent_response = Gauge(
+            RECENT_RESPONSE, "Response times of the recent window (internal).", ["bucket"],
+            registry=None, multiprocess_mode="livesum",
+        )
         self._system = {
             key: Gauge(name, help_text, registry=None, multiprocess_mode=mode)  # type: ignore[arg-type]
             for key, (name, help_text, mode, _) in _SYSTEM.items()
@@ -266,6 +279,10 @@ class Publisher:
         for window_name, window in (("minute", totals.minute), ("recent", totals.recent)):
             for kind in _WINDOW_KINDS:
                 self._window.labels(window_name, kind).set(getattr(window, kind))
+        recent = totals.recent_response
+        for index, n in enumerate(recent.counts):
+            self._recent_response.labels(str(index)).set(n)
+        self._recent_response.labels("sum").set(recent.sum)
         for key, gauge in self._system.items():
             if key in system:
                 gauge.set(float(system[key]) * _SYSTEM[key][3])

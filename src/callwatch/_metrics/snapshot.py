@@ -27,6 +27,8 @@ class Totals:
     active: int = 0
     duration: Histogram = field(default_factory=lambda: Histogram(CALL_DURATION_EDGES_SEC))
     response: Histogram = field(default_factory=lambda: Histogram(RESPONSE_EDGES_MS))
+    # Response times of the error-rate window: what "how slow are we now" means.
+    recent_response: Histogram = field(default_factory=lambda: Histogram(RESPONSE_EDGES_MS))
     minute: Window = field(default_factory=Window)
     recent: Window = field(default_factory=Window)  # the error-rate window
     anomalies: dict[str, int] = field(default_factory=dict)
@@ -43,6 +45,7 @@ class Totals:
         self.active += other.active
         self.duration.add(other.duration)
         self.response.add(other.response)
+        self.recent_response.add(other.recent_response)
         self.minute.add(other.minute)
         self.recent.add(other.recent)
         _add_counts(self.anomalies, other.anomalies)
@@ -80,7 +83,7 @@ def to_metrics(totals: Totals, system: dict[str, Any], timestamp: str) -> dict[s
             "calls_per_minute": float(totals.minute.started),
             "error_rate": round(error_rate, 2),
             "window_calls": ended_recently,
-            "response_time_ms": totals.response.percentiles(),
+            "response_time_ms": totals.recent_response.percentiles(),
             "duration_sec": totals.duration.percentiles(digits=3),
         },
         "system": dict(system),

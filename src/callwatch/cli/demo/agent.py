@@ -15,7 +15,6 @@ import asyncio
 import math
 import random
 import time
-from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,9 +32,7 @@ __all__ = [
     "AgentError",
     "CallResult",
     "LatencyModel",
-    "RecentLatency",
     "handle_voice_call",
-    "metrics_for_alerts",
 ]
 
 VOICE_BUDGET_MS = 800.0
@@ -106,46 +103,6 @@ class LatencyModel:
         return reply.encode()
 
 
-class RecentLatency:
-    """Turn response times of the last ``seconds``, for alerting on how calls sound *now*.
-
-    ``get_metrics()`` reports response-time percentiles since the process
-    started; the demo alerts on a recent window instead, so the slow-phase
-    alert resolves within a minute of the phase ending.
-    """
-
-    def __init__(self, seconds: float = 30.0) -> None:
-        self._seconds = seconds
-        self._samples: deque[tuple[float, float]] = deque()
-
-    def add(self, latency_ms: float) -> None:
-        self._samples.append((time.monotonic(), latency_ms))
-
-    def percentiles(self) -> dict[str, float] | None:
-        horizon = time.monotonic() - self._seconds
-        while self._samples and self._samples[0][0] < horizon:
-            self._samples.popleft()
-        if not self._samples:
-            return None
-        ordered = sorted(ms for _, ms in self._samples)
-        last = len(ordered) - 1
-        return {
-            f"p{q}": round(ordered[min(last, len(ordered) * q // 100)], 2) for q in (50, 95, 99)
-        }
-
-
-RECENT = RecentLatency()
-
-
-def metrics_for_alerts() -> dict[str, Any]:
-    """``get_metrics()``, its response-time percentiles taken over the recent window."""
-    metrics = get_metrics()
-    recent = RECENT.percentiles()
-    if recent is not None:
-        metrics["calls"] = {**metrics["calls"], "response_time_ms": recent}
-    return metrics
-
-
 @dataclass(frozen=True)
 class CallResult:
     call_id: str
@@ -211,7 +168,7 @@ async def handle_voice_call(
         return CallResult(call_id, False, duration, done, exc.error_type)
     finally:
         clear_context()
-        await check_and_alert(metrics_for_alerts())
+        await check_and_alert(get_metrics())
 
 
 async def _turn(call_id: str, turn: int, model: LatencyModel) -> None:
@@ -225,7 +182,6 @@ async def _turn(call_id: str, turn: int, model: LatencyModel) -> None:
         audio = await model.synthesize(reply)
     response_ms = (time.perf_counter() - began) * 1000.0
     record_response_time(response_ms, call_id=call_id)
-    RECENT.add(response_ms)
     log.info(
         "Turn completed",
         extra={

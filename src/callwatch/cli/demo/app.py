@@ -28,6 +28,7 @@ __all__ = ["DEMO_THRESHOLDS", "DemoApp", "DemoOptions", "create_app"]
 # Low enough that the slow episode (LLM ×3) crosses them and normal traffic does not.
 DEMO_THRESHOLDS = {"warning": 1500.0, "critical": 3000.0}
 # Error-rate alerts wait for this many calls, so one early failure is not 100 % errors.
+DEMO_WINDOW_SEC = 60.0
 DEMO_ALERT_MIN_CALLS = 50
 
 
@@ -67,7 +68,13 @@ class DemoApp:
 def create_app(options: DemoOptions) -> FastAPI:
     """Configure callwatch for the demo and build the service."""
     # Records go to the files only: `callwatch tail -f` shows them; the console tells the story.
-    configure(log_dir=options.log_dir, console=False, alert_min_calls=DEMO_ALERT_MIN_CALLS)
+    # A one-minute window lets the slow-episode alert resolve within a minute of its end.
+    configure(
+        log_dir=options.log_dir,
+        console=False,
+        alert_min_calls=DEMO_ALERT_MIN_CALLS,
+        error_rate_window_sec=DEMO_WINDOW_SEC,
+    )
     alert_manager.thresholds["response_time_ms"] = dict(DEMO_THRESHOLDS)
     alert_manager.register_handler(_AlertPrinter(Output(), options.workers), name="demo-console")
     model = LatencyModel(
