@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 __all__ = ["trace_processor"]
@@ -18,9 +19,10 @@ def trace_processor() -> Callable[[Any, str, dict[str, Any]], dict[str, Any]] | 
     # The key under which the API keeps the current span, found through the public
     # API once, so each record costs one dict lookup when no span is active.
     (span_key,) = trace.set_span_in_context(trace.INVALID_SPAN, Context()).keys()
+    current_context = _context_getter(get_current)
 
     def add_trace_ids(logger: Any, method: str, record: dict[str, Any]) -> dict[str, Any]:
-        span: Any = get_current().get(span_key)
+        span: Any = current_context().get(span_key)
         if span is not None:
             context = span.get_span_context()
             if context.is_valid:
@@ -29,3 +31,15 @@ def trace_processor() -> Callable[[Any, str, dict[str, Any]], dict[str, Any]] | 
         return record
 
     return add_trace_ids
+
+
+def _context_getter(public: Callable[[], Any]) -> Callable[[], Any]:
+    """The runtime's ContextVar ``get`` when it exposes one (no Python frames per record),
+    else the public ``get_current``."""
+    from opentelemetry import context  # noqa: PLC0415 - optional dependency
+
+    variable = getattr(getattr(context, "_RUNTIME_CONTEXT", None), "_current_context", None)
+    if isinstance(variable, ContextVar):
+        getter: Callable[[], Any] = variable.get
+        return getter
+    return public

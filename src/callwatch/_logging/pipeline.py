@@ -10,19 +10,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from time import time_ns
 from typing import Any
 
+from orjson import dumps
+
 from callwatch import _runtime
+from callwatch._logging import records
 from callwatch._logging.audit import AuditChain
 from callwatch._logging.console import pretty
 from callwatch._logging.files import log_path
 from callwatch._logging.otel import trace_processor
-from callwatch._logging.records import timestamp
 from callwatch._logging.redact import RedactProcessor
-from callwatch._logging.render import render
+from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render
 from callwatch._logging.retention import Maintenance
 from callwatch._logging.stats import STATS
 from callwatch._logging.stdlib import BridgeHandler
@@ -66,7 +69,8 @@ class Pipeline:
         self.environment = settings.environment
         self.max_field_chars = settings.max_field_chars
         self.capture: list[dict[str, Any]] | None = None
-        chain: list[Processor] = [RedactProcessor(settings.redact_pii)]
+        # The bound method, not the object: calling an instance costs a slot lookup.
+        chain: list[Processor] = [RedactProcessor(settings.redact_pii).__call__]
         add_trace_ids = trace_processor()
         if add_trace_ids is not None:
             chain.append(add_trace_ids)
@@ -79,6 +83,13 @@ class Pipeline:
         self.audit = AuditChain(settings.audit_hmac_key)
         self.writer = Writer(settings, handlers, self.notice)
         self.submit = self.writer.submit
+        # The writer's queue, read inline on the hot path (None once stopped).
+        self.queue: deque[Item] | None = self.writer.queue
+        self.queue_capacity = settings.queue_size
+        self.high_water = self.writer.high_water
+        self.wake = self.writer.wake
+        self.queued_sinks = HANDLERS | APP | (CONSOLE if self.json_console else 0)
+        self.timer_sinks = self.queued_sinks | PERFORMANCE
         if settings.files:
             problem = _writability_problem(settings.log_dir)
             if problem is not None:
@@ -106,8 +117,13 @@ class Pipeline:
         if levelno < self.min_level and kind != AUDIT:
             return
         try:
+            micros = time_ns() // 1000
+            second = micros // 1_000_000
+            cached_second, prefix = records.second_cache
+            if second != cached_second:
+                prefix = records.second_prefix(second)
             record: dict[str, Any] = {
-                "timestamp": timestamp(time_ns()),
+                "timestamp": f"{prefix}.{micros - second * 1_000_000:06d}Z",
                 "level": LEVEL_NAMES[levelno],
                 "logger": logger,
                 "function": function,
@@ -129,26 +145,57 @@ class Pipeline:
             if self.capture is not None:
                 self.capture.append(record)
                 return
-            rendered = render(record, self.max_field_chars)
-            sinks = HANDLERS
-            console: bytes | None = None
-            if levelno >= self.min_level:
-                sinks |= (APP | PERFORMANCE) if kind == TIMER else APP
-                if levelno >= ERROR:
-                    sinks |= ERRORS
-                if self.console is not None:
-                    sinks |= CONSOLE
-                    console = rendered if self.json_console else pretty(record, self.colour)
-            item: Item = (sinks, record["timestamp"][:10], rendered, console, levelno)
-            if kind == AUDIT:
-                self.writer.write_now(item)
-                self._append_audit(record, item[1])
-            elif levelno >= ERROR:
-                self.writer.write_now(item)
+            # render() inlined for the common case; it handles everything else.
+            try:
+                rendered = dumps(record, default=default, option=OPTIONS)
+            except (TypeError, ValueError):
+                rendered = render(record, self.max_field_chars)
             else:
-                self.submit(item)
+                if len(rendered) > self.max_field_chars:
+                    rendered = render(record, self.max_field_chars)
+                elif not rendered.isascii():
+                    rendered = escape_line_breakers(rendered)
+            if kind != AUDIT and levelno < ERROR and self.json_console is not False:
+                # The common case: DEBUG/INFO/WARNING and timers handed to the writer's queue.
+                sinks = self.queued_sinks if kind == LOG else self.timer_sinks
+                item: Item = (
+                    sinks,
+                    prefix[:10],
+                    rendered,
+                    rendered if sinks & CONSOLE else None,
+                    levelno,
+                )
+                queue = self.queue
+                if queue is not None and len(queue) < self.queue_capacity:
+                    queue.append(item)
+                    if len(queue) >= self.high_water and not self.wake.is_set():
+                        self.wake.set()
+                else:
+                    self.submit(item)
+                return
+            self._dispatch(record, rendered, levelno, kind)
         except Exception as exc:
             self._internal_error(exc, message)
+
+    def _dispatch(self, record: dict[str, Any], rendered: bytes, levelno: int, kind: int) -> None:
+        """Every other record: errors and audit (durable), timers, the pretty console."""
+        sinks = HANDLERS
+        console: bytes | None = None
+        if levelno >= self.min_level:
+            sinks |= (APP | PERFORMANCE) if kind == TIMER else APP
+            if levelno >= ERROR:
+                sinks |= ERRORS
+            if self.console is not None:
+                sinks |= CONSOLE
+                console = rendered if self.json_console else pretty(record, self.colour)
+        item: Item = (sinks, record["timestamp"][:10], rendered, console, levelno)
+        if kind == AUDIT:
+            self.writer.write_now(item)
+            self._append_audit(record, item[1])
+        elif levelno >= ERROR:
+            self.writer.write_now(item)
+        else:
+            self.submit(item)
 
     def _append_audit(self, record: dict[str, Any], day: str) -> None:
         if not self.settings.files:
@@ -178,6 +225,7 @@ class Pipeline:
         if self.maintenance is not None:
             self.maintenance.stop(min(timeout, 1.0))
         self.writer.stop(timeout)
+        self.queue = None
         self.submit = self.writer.write_now
         self.audit.close()
 

@@ -7,24 +7,31 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-__all__ = ["describe_exception", "timestamp"]
+__all__ = ["describe_exception", "second_cache", "second_prefix", "timestamp"]
 
 _MAX_FRAMES = 50
 _MAX_CHAIN = 5
 
 # (whole second, "YYYY-MM-DDTHH:MM:SS") — rebuilt once a second, swapped atomically.
-_second_cache: tuple[int, str] = (-1, "")
+# The pipeline reads it inline on every record; timestamp() is the readable form.
+second_cache: tuple[int, str] = (-1, "")
+
+
+def second_prefix(second: int) -> str:
+    """The ISO text of a whole UTC second, cached until the next one."""
+    global second_cache
+    prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+    second_cache = (second, prefix)
+    return prefix
 
 
 def timestamp(now_ns: int) -> str:
     """ISO 8601 UTC with microseconds and ``Z``; the date part names the day's file."""
-    global _second_cache
     micros = now_ns // 1000
     second, fraction = divmod(micros, 1_000_000)
-    cached_second, prefix = _second_cache
+    cached_second, prefix = second_cache
     if second != cached_second:
-        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        _second_cache = (second, prefix)
+        prefix = second_prefix(second)
     return f"{prefix}.{fraction:06d}Z"
 
 

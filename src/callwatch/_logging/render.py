@@ -13,9 +13,9 @@ from typing import Any
 
 import orjson
 
-__all__ = ["render", "safe_repr", "sanitize"]
+__all__ = ["OPTIONS", "default", "escape_line_breakers", "render", "safe_repr", "sanitize"]
 
-_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
+OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE
 _MAX_DEPTH = 32
 _MAX_ITEMS = 1000
 # U+2028, U+2029 and the C1 controls (U+0080-U+009F, NEL among them) are valid
@@ -31,7 +31,7 @@ def safe_repr(obj: object) -> str:
         return f"<unrepresentable {type(obj).__name__}: {type(exc).__name__}>"
 
 
-def _default(obj: object) -> Any:
+def default(obj: object) -> Any:
     if isinstance(obj, (set, frozenset, tuple)):
         return list(obj)
     if isinstance(obj, bytes):
@@ -89,21 +89,26 @@ def sanitize(value: Any, limit: int, _depth: int = 0, _seen: frozenset[int] = fr
         return cleaned
     if isinstance(value, bytes):
         return _clean_text(value.decode("utf-8", "backslashreplace"), limit)
-    return _clean_text(_default(value), limit)
+    return _clean_text(default(value), limit)
 
 
 def render(record: Mapping[str, Any], max_field_chars: int = 16384) -> bytes:
     """One JSON line ending in ``\\n``; never raises for any record content."""
     try:
-        line = orjson.dumps(record, default=_default, option=_OPTIONS)
+        line = orjson.dumps(record, default=default, option=OPTIONS)
     except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
-        line = orjson.dumps(sanitize(record, max_field_chars), option=_OPTIONS)
+        line = orjson.dumps(sanitize(record, max_field_chars), option=OPTIONS)
     else:
         if len(line) > max_field_chars:
-            line = orjson.dumps(sanitize(record, max_field_chars), option=_OPTIONS)
+            line = orjson.dumps(sanitize(record, max_field_chars), option=OPTIONS)
     if not line.isascii():  # ASCII lines (nearly all) cannot hold the line breakers
-        line = _LINE_BREAKERS.sub(_escape, line)
+        line = escape_line_breakers(line)
     return line
+
+
+def escape_line_breakers(line: bytes) -> bytes:
+    """Escape U+2028, U+2029 and the C1 controls that orjson leaves raw."""
+    return _LINE_BREAKERS.sub(_escape, line)
 
 
 def _escape(match: re.Match[bytes]) -> bytes:

@@ -59,9 +59,9 @@ class Writer:
         handlers: list[AttachedHandler],
         notice: Callable[[str, dict[str, object]], None],
     ) -> None:
-        self._queue: deque[Item] = deque()
+        self.queue: deque[Item] = deque()
         self._capacity = settings.queue_size
-        self._high_water = max(1, min(_BATCH, settings.queue_size // 4))
+        self.high_water = max(1, min(_BATCH, settings.queue_size // 4))
         self._block = settings.queue_policy == "block"
         self._block_sec = settings.queue_block_ms / 1000.0
         self._interval = settings.flush_interval_ms / 1000.0
@@ -69,7 +69,8 @@ class Writer:
         self._handlers = handlers
         self._notice = notice
         self._lock = threading.RLock()
-        self._wake = threading.Event()
+        self._drop_lock = threading.Lock()
+        self.wake = threading.Event()
         self._stopping = False
         self._queue_drops = 0  # drops of the current queue-full episode
         self._disk_drops = 0  # lines lost in the current write-failure episode
@@ -82,18 +83,18 @@ class Writer:
 
     def submit(self, item: Item) -> None:
         """Queue a line without waiting on the disk; the queue-full policy decides."""
-        queue = self._queue
+        queue = self.queue
         if len(queue) >= self._capacity and not self._make_room():
             self._drop_queued()
             return
         queue.append(item)
-        if len(queue) >= self._high_water and not self._wake.is_set():
-            self._wake.set()
+        if len(queue) >= self.high_water and not self.wake.is_set():
+            self.wake.set()
 
     def write_now(self, item: Item) -> None:
         """Write everything queued, then ``item``, before returning (durable records)."""
         if getattr(self._in_writer, "active", False):
-            self._queue.append(item)  # logged by a handler from inside a batch
+            self.queue.append(item)  # logged by a handler from inside a batch
             return
         with self._lock:
             self._drain_locked()
@@ -107,7 +108,7 @@ class Writer:
     def stop(self, timeout: float) -> None:
         """Flush, stop the thread and close the files."""
         self._stopping = True
-        self._wake.set()
+        self.wake.set()
         self._thread.join(timeout)
         with self._lock:
             self._drain_locked()
@@ -118,29 +119,32 @@ class Writer:
         if not self._block or threading.current_thread() is self._thread:
             return False
         deadline = time.monotonic() + self._block_sec
-        self._wake.set()
-        while len(self._queue) >= self._capacity:
+        self.wake.set()
+        while len(self.queue) >= self._capacity:
             if time.monotonic() >= deadline:
                 return False
             time.sleep(0.0002)
         return True
 
     def _drop_queued(self) -> None:
-        STATS.add("dropped")
-        self._queue_drops += 1
-        if self._queue_drops == 1:
+        # Kept cheap: under a stalled disk this runs for every record.
+        with self._drop_lock:
+            self._queue_drops += 1
+            STATS.dropped += 1
+            first = self._queue_drops == 1
+        if first:
             _say(
                 f"log queue full ({self._capacity} records): dropping DEBUG/INFO/WARNING "
                 "records until the writer catches up"
             )
-        self._wake.set()
+            self.wake.set()
 
     # -- writer side -------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stopping:
-            self._wake.wait(self._interval)
-            self._wake.clear()
+            self.wake.wait(self._interval)
+            self.wake.clear()
             try:
                 self.flush()
             except Exception as exc:  # the writer thread must survive anything
@@ -148,7 +152,7 @@ class Writer:
                 _say(f"writer error: {exc!r}")
 
     def _drain_locked(self) -> None:
-        queue = self._queue
+        queue = self.queue
         while queue:
             batch = []
             pop = queue.popleft
@@ -159,7 +163,8 @@ class Writer:
                     break
             self._write_batch(batch)
         if self._queue_drops:
-            dropped, self._queue_drops = self._queue_drops, 0
+            with self._drop_lock:
+                dropped, self._queue_drops = self._queue_drops, 0
             self._notice(
                 "Log records dropped: the log queue was full",
                 {"dropped_records": dropped, "queue_size": self._capacity},
