@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar, Token
 from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
+
+from callwatch._decorate import decorate
 
 __all__ = ["bind_call", "clear_context", "get_call_id", "get_fields", "set_call_id"]
 
@@ -80,18 +80,4 @@ class bind_call:
         self.__exit__(exc_type, exc, tb)
 
     def __call__(self, func: F) -> F:
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                with bind_call(self._call_id, **self._new_fields):
-                    return await func(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with bind_call(self._call_id, **self._new_fields):
-                return func(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        return decorate(lambda: bind_call(self._call_id, **self._new_fields), func)

@@ -7,8 +7,6 @@ message and fields) and hands the rest to the pipeline.
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
 import sys
 import time
@@ -17,6 +15,7 @@ from sys import _getframe
 from types import TracebackType
 from typing import Any, Protocol, TypeVar, cast
 
+from callwatch._decorate import decorate
 from callwatch._logging import pipeline as _pipeline
 from callwatch._logging.pipeline import AUDIT, LEVELS, TIMER, Processor
 from callwatch._logging.records import describe_exception
@@ -187,8 +186,7 @@ class perf_timer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        elapsed_ms = (time.perf_counter_ns() - self._starts.pop()) / 1e6
-        self._record(elapsed_ms, exc_type is None, sys._getframe(1))
+        self._record(exc_type is None, sys._getframe(1))
 
     async def __aenter__(self) -> perf_timer:
         return self.__enter__()
@@ -199,10 +197,11 @@ class perf_timer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        elapsed_ms = (time.perf_counter_ns() - self._starts.pop()) / 1e6
-        self._record(elapsed_ms, exc_type is None, sys._getframe(1))
+        self._record(exc_type is None, sys._getframe(1))
 
-    def _record(self, elapsed_ms: float, success: bool, frame: Any) -> None:
+    def _record(self, success: bool, frame: Any) -> None:
+        """Feed the operation's metrics and log the timer record, from the block's frame."""
+        elapsed_ms = (time.perf_counter_ns() - self._starts.pop()) / 1e6
         try:
             observe(self.name, elapsed_ms, success)
             pipeline = _pipeline.current or _pipeline.get()
@@ -230,22 +229,7 @@ class perf_timer:
             _pipeline.get()._internal_error(exc, self.name)
 
     def __call__(self, func: F) -> F:
-        timer = self
-        if inspect.iscoroutinefunction(func):
-
-            @functools.wraps(func)
-            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                async with perf_timer(timer.name, **timer._fields):
-                    return await func(*args, **kwargs)
-
-            return async_wrapper  # type: ignore[return-value]
-
-        @functools.wraps(func)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with perf_timer(timer.name, **timer._fields):
-                return func(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
+        return decorate(lambda: perf_timer(self.name, **self._fields), func)
 
 
 def audit_log(event: str, **fields: Any) -> None:

@@ -49,9 +49,22 @@ CYCLE = "[CYCLE]"
 # neighbouring words are (``api_key``, ``card_number``).
 _ALWAYS_SECRET_WORDS = frozenset(
     {
-        "password", "passwd", "pwd", "passphrase", "secret", "secrets", "credential",
-        "credentials", "apikey", "authorization", "privatekey", "cvv", "cvv2", "cvc",
-        "cvc2", "ssn",
+        "password",
+        "passwd",
+        "pwd",
+        "passphrase",
+        "secret",
+        "secrets",
+        "credential",
+        "credentials",
+        "apikey",
+        "authorization",
+        "privatekey",
+        "cvv",
+        "cvv2",
+        "cvc",
+        "cvc2",
+        "ssn",
     }
 )
 _LAST_SECRET_WORDS = frozenset(
@@ -59,10 +72,20 @@ _LAST_SECRET_WORDS = frozenset(
 )
 _SECRET_PAIRS = frozenset(
     {
-        ("api", "key"), ("access", "key"), ("private", "key"), ("secret", "key"),
-        ("signing", "key"), ("encryption", "key"), ("master", "key"), ("session", "id"),
-        ("card", "number"), ("card", "no"), ("card", "num"), ("auth", "header"),
-        ("security", "code"), ("pin", "code"),
+        ("api", "key"),
+        ("access", "key"),
+        ("private", "key"),
+        ("secret", "key"),
+        ("signing", "key"),
+        ("encryption", "key"),
+        ("master", "key"),
+        ("session", "id"),
+        ("card", "number"),
+        ("card", "no"),
+        ("card", "num"),
+        ("auth", "header"),
+        ("security", "code"),
+        ("pin", "code"),
     }
 )
 _CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
@@ -127,8 +150,17 @@ _TOKEN_SHAPES = re.compile(
 # joined by short separators. Letter look-arounds instead of \b keep the token
 # boundaries the same after a marker is inserted, which keeps redaction idempotent.
 _DIGIT_WORDS = {
-    "zero": "0", "oh": "0", "one": "1", "two": "2", "three": "3", "four": "4",
-    "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9",
+    "zero": "0",
+    "oh": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
 }
 _WORD = r"(?<![A-Za-z])(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z])"
 _SINGLE = rf"(?:{_WORD}|[0-9](?![0-9]))"
@@ -277,8 +309,15 @@ def _url(match: re.Match[str]) -> str:
 
 def _may_hold_token(text: str) -> bool:
     return (
-        "sk-" in text or "k_" in text or "xox" in text or "xapp-" in text or "gh" in text
-        or "AKIA" in text or "ASIA" in text or "AIza" in text or "eyJ" in text
+        "sk-" in text
+        or "k_" in text
+        or "xox" in text
+        or "xapp-" in text
+        or "gh" in text
+        or "AKIA" in text
+        or "ASIA" in text
+        or "AIza" in text
+        or "eyJ" in text
     )
 
 
@@ -477,16 +516,21 @@ class RedactProcessor:
         self._clean = _clean_pii if pii else _clean
 
     def __call__(self, logger: Any, method_name: str, record: dict[str, Any]) -> dict[str, Any]:
-        pii = self.pii
+        pii, clean = self.pii, self._clean
         message = record.get("message")
-        if type(message) is str and message not in self._clean:
+        if type(message) is str and message not in clean:
             record["message"] = redact_text(message, pii=pii)
         extra = record.get("extra")
-        if extra:
-            if type(extra) is dict:
-                record["extra"] = _redact_dict(extra, pii, None)
-            else:
-                record["extra"] = _redact_any(extra, pii, None)
+        if type(extra) is dict:
+            # A cheap pass first: most extras are known-clean texts and numbers.
+            secret_keys = _secret_keys
+            for key, value in extra.items():
+                kind = type(value)
+                if secret_keys[key] or not (value in clean if kind is str else kind in _SCALARS):
+                    record["extra"] = _redact_dict(extra, pii, None)
+                    break
+        elif extra:
+            record["extra"] = _redact_any(extra, pii, None)
         exception = record.get("exception")
         if exception:
             record["exception"] = _redact_any(exception, pii, None)
