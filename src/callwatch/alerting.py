@@ -22,6 +22,7 @@ from callwatch._alerts.model import SEVERITIES, Alert, Value
 from callwatch._alerts.pagerduty import EVENTS_URL, PagerDutyHandler
 from callwatch._alerts.slack import SlackHandler
 from callwatch._alerts.webhook import WebhookHandler
+from callwatch.monitoring import production_monitor
 
 __all__ = [
     "SEVERITIES",
@@ -69,7 +70,13 @@ async def send_alert(
 
 
 async def check_and_alert(metrics: Mapping[str, Any]) -> list[Alert]:
-    """Judge a ``get_metrics()``-shaped dict against ``alert_manager.thresholds``."""
+    """Judge a ``get_metrics()``-shaped dict against ``alert_manager.thresholds``.
+
+    Under a pre-fork server every worker sees the same cross-worker totals, so
+    only one of them (the oldest alive) judges thresholds; the others return [].
+    """
+    if not production_monitor.evaluates_alerts():
+        return []
     return alert_manager.check(metrics)
 
 

@@ -149,6 +149,11 @@ class ProductionMonitor:
         return {"ready": health["status"] != "unhealthy", "status": health["status"],
                 "failing_checks": failing, "timestamp": health["timestamp"]}
 
+    def evaluates_alerts(self) -> bool:
+        """True in one worker of a pre-fork server (the oldest alive), and in a lone process."""
+        multi = self.multiprocess
+        return multi is None or multi.is_leader()
+
     def prometheus_exposition(self) -> tuple[bytes, str]:
         """(body, content type) of the Prometheus text exposition, summed over workers."""
         multi = self.multiprocess

@@ -59,3 +59,26 @@ def test_a_new_run_removes_the_files_of_an_earlier_one(tmp_path: Path) -> None:
     assert list(tmp_path.glob("*.db"))
     assert MultiProcess(tmp_path).join() is True  # no member of the earlier run is alive
     assert not list(tmp_path.glob("*.db")) and (tmp_path / RUN_FILE).exists()
+
+
+def test_the_oldest_live_worker_alone_judges_alert_thresholds(tmp_path: Path) -> None:
+    import os
+
+    import orjson
+    import psutil
+
+    from callwatch._metrics.multiprocess import RUN_FILE, MultiProcess
+
+    me = MultiProcess(tmp_path)
+    me.join()
+    assert me.is_leader(max_age=0)  # alone in the run
+
+    parent = psutil.Process(os.getppid())  # alive, and started before this process
+    members = orjson.loads((tmp_path / RUN_FILE).read_bytes())
+    older = {"pid": parent.pid, "created": parent.create_time()}
+    (tmp_path / RUN_FILE).write_bytes(orjson.dumps([older, *members]))
+    assert not me.is_leader(max_age=0)
+
+    gone = {"pid": 2**22 + 7, "created": 1.0}  # a worker that died keeps no role
+    (tmp_path / RUN_FILE).write_bytes(orjson.dumps([gone, *members]))
+    assert me.is_leader(max_age=0)

@@ -50,6 +50,7 @@ class MultiProcess:
         self._publisher: Publisher | None = None
         self._errors_version = -1
         self._others: tuple[float, Totals] | None = None
+        self._leader: tuple[float, bool] | None = None
 
     def join(self) -> bool:
         """Sign in to the current run; returns True when this worker started a new one."""
@@ -97,6 +98,22 @@ class MultiProcess:
         totals.recent_errors = sorted(errors, key=lambda e: str(e.get("timestamp", "")))
         self._others = (now, totals)
         return totals
+
+    def is_leader(self, max_age: float = 1.0) -> bool:
+        """Whether this worker is the oldest live member of the run (cached ``max_age``).
+
+        One worker judges alert thresholds for all: N workers reading the same
+        totals would otherwise send N copies of every alert.
+        """
+        cached = self._leader
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < max_age:
+            return cached[1]
+        members = [m for m in _read_json(self.directory / RUN_FILE, []) if _same_process(m)]
+        oldest = min(members, key=lambda m: (float(m["created"]), int(m["pid"])), default=None)
+        leader = oldest is None or int(oldest["pid"]) == self.pid
+        self._leader = (now, leader)
+        return leader
 
     def sweep_dead(self) -> list[int]:
         """Drop the live gauges of workers that died; returns their pids."""

@@ -27,6 +27,9 @@ __all__ = ["DEMO_THRESHOLDS", "DemoApp", "DemoOptions", "create_app"]
 
 # Low enough that the slow episode (LLM ×3) crosses them and normal traffic does not.
 DEMO_THRESHOLDS = {"warning": 1500.0, "critical": 3000.0}
+# The error rate must stay past its threshold this long to fire (and below it to
+# resolve), so a rate hovering around 5 % does not flap.
+DEMO_ERROR_RATE_HOLD_SEC = 60.0
 # Error-rate alerts wait for this many calls, so one early failure is not 100 % errors.
 DEMO_WINDOW_SEC = 60.0
 DEMO_ALERT_MIN_CALLS = 50
@@ -76,6 +79,10 @@ def create_app(options: DemoOptions) -> FastAPI:
         error_rate_window_sec=DEMO_WINDOW_SEC,
     )
     alert_manager.thresholds["response_time_ms"] = dict(DEMO_THRESHOLDS)
+    alert_manager.thresholds["error_rate"] = {
+        **alert_manager.thresholds["error_rate"],
+        "for_sec": DEMO_ERROR_RATE_HOLD_SEC,
+    }
     alert_manager.register_handler(_AlertPrinter(Output(), options.workers), name="demo-console")
     model = LatencyModel(
         started_at=options.started_at, slow_at=options.slow_at, slow_for=options.slow_for
