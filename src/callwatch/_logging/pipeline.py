@@ -78,7 +78,8 @@ class Pipeline:
         self.console = (
             None if not settings.console else ("pretty" if settings.development else "json")
         )
-        self.json_console = self.console == "json"
+        # True: JSON console, False: pretty console (rendered off the fast path), None: none.
+        self.json_console = None if self.console is None else self.console == "json"
         self.colour = os.isatty(1) if self.console == "pretty" else False
         self.audit = AuditChain(settings.audit_hmac_key)
         self.writer = Writer(settings, handlers, self.notice)
