@@ -310,4 +310,4 @@ def prune_logs() -> dict[str, object]:
     """Apply retention and compress past days now; returns what was done."""
     current = settings()
     _pipeline.get().writer.flush()
-    return maintain(current.log_dir, current.retention).as_dict()
+    return maintain(current.log_dir, current.retention, wait=True).as_dict()

@@ -111,3 +111,19 @@ def test_a_compressed_audit_day_still_verifies(tmp_path: Path) -> None:
     result = verify_file(packed)
     assert result.ok, result.reason
     assert result.records == 3
+
+
+def test_an_explicit_pass_waits_for_the_lock_instead_of_skipping(tmp_path: Path) -> None:
+    import fcntl
+    import os
+
+    old = seed(tmp_path, "app", "app", 4)
+    holder = os.open(tmp_path / ".callwatch-maintenance.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(holder, fcntl.LOCK_EX)  # a background pass of another process
+    assert maintain(tmp_path, Retention(), TODAY).skipped
+    release = threading.Timer(0.2, os.close, args=(holder,))
+    release.start()
+    result = maintain(tmp_path, Retention(), TODAY, wait=True)
+    release.join()
+    assert not result.skipped
+    assert result.compressed == [str(old)]

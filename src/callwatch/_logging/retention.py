@@ -40,9 +40,13 @@ class MaintenanceResult:
 
 
 def maintain(
-    log_dir: Path, retention: Retention, today: dt.date | None = None
+    log_dir: Path, retention: Retention, today: dt.date | None = None, *, wait: bool = False
 ) -> MaintenanceResult:
-    """Delete days past retention and gzip days before yesterday, under the maintenance lock."""
+    """Delete days past retention and gzip days before yesterday, under the maintenance lock.
+
+    The background pass skips when another process holds the lock; an explicit
+    call (``wait=True``) waits for it, then does whatever is still left to do.
+    """
     result = MaintenanceResult()
     if not log_dir.is_dir():
         return result
@@ -54,7 +58,7 @@ def maintain(
         return result
     try:
         try:
-            fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock_fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             result.skipped = True
             return result
