@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,3 +144,33 @@ def test_system_check_levels(sample: dict[str, float], status: str, healthy: boo
 def test_capacity_check_levels(active: int, status: str, healthy: bool) -> None:
     result = capacity_check(lambda: active, lambda: LIMITS)()
     assert (result["status"], result["healthy"], result["max_calls"]) == (status, healthy, 100)
+
+
+async def test_unwritable_log_files_degrade_health_without_taking_the_instance_out(
+    tmp_path: Path,
+) -> None:
+    import callwatch
+    from callwatch.logger import log
+    from callwatch.monitoring import get_health
+
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    callwatch.configure(log_dir=blocker / "logs", console=False, health_cache_ttl_sec=0.001)
+    try:
+        log.info("lost")
+        await asyncio.sleep(0.01)
+        health = await get_health()
+        assert health["checks"]["logging"]["status"] == "warning"
+        assert health["checks"]["logging"]["files_writable"] is False
+        assert health["status"] == "degraded"
+        assert health["healthy"] is True
+    finally:
+        callwatch.shutdown()
+    callwatch.configure(log_dir=tmp_path / "logs", console=False, health_cache_ttl_sec=0.001)
+    try:
+        await asyncio.sleep(0.01)
+        health = await get_health()
+        logging_check = health["checks"]["logging"]
+        assert (logging_check["status"], logging_check["files_writable"]) == ("ok", True)
+    finally:
+        callwatch.shutdown()

@@ -260,3 +260,22 @@ def capacity_check(
         }
 
     return check
+
+
+def logging_check(files_writable: Callable[[], bool], dropped: Callable[[], int]) -> Check:
+    """The log pipeline itself: degraded while log files cannot be written.
+
+    Still healthy for load balancers: calls are served, only their records are lost
+    (and counted) until the disk or directory is fixed.
+    """
+
+    def check() -> dict[str, Any]:
+        writable = files_writable()
+        return {
+            "healthy": True,
+            "status": "ok" if writable else "warning",
+            "files_writable": writable,
+            "dropped_records": dropped(),
+        }
+
+    return check

@@ -21,7 +21,8 @@ from prometheus_client.metrics_core import Metric
 
 from callwatch import _runtime
 from callwatch._alerts.thresholds import thresholds
-from callwatch._health import HealthChecker, capacity_check, system_check
+from callwatch._health import HealthChecker, capacity_check, logging_check, system_check
+from callwatch._logging.pipeline import files_writable
 from callwatch._logging.stats import STATS
 from callwatch._metrics import operations
 from callwatch._metrics.calls import Anomaly, CallStats
@@ -69,6 +70,8 @@ class ProductionMonitor:
         self.health_checker.register_builtin("system", system_check(self.system.latest, _limits))
         self.health_checker.register_builtin(
             "capacity", capacity_check(lambda: self.totals().active, _limits))
+        self.health_checker.register_builtin(
+            "logging", logging_check(files_writable, _dropped_records))
         # The hot paths are bound straight to CallStats: no extra call layer per write.
         self.calls.on_anomaly = self._warn
         self.record_call_start = self.calls.start

@@ -271,6 +271,12 @@ def _flush() -> None:
         pipeline.writer.flush()
 
 
+def files_writable() -> bool:
+    """False while the current pipeline cannot write its log files."""
+    pipeline = current
+    return pipeline is None or not pipeline.writer.failing
+
+
 def get() -> Pipeline:
     """The current pipeline, configuring callwatch from the environment on first use."""
     pipeline = current

@@ -210,6 +210,11 @@ class Writer:
             if self._failing:
                 self.report_success()
 
+    @property
+    def failing(self) -> bool:
+        """True while log files cannot be written (since the last failed write)."""
+        return self._failing
+
     def report_failure(self, path: Path, exc: OSError, lines: int) -> None:
         """Count lines lost to an unwritable file; say so once per episode, on stderr."""
         with self._lock:
