@@ -9,7 +9,7 @@ worse, and once more when it resolves.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from callwatch import _runtime
@@ -102,32 +102,9 @@ def alertmanager_alert_handler(base_url: str, *, resend_sec: float = 60.0) -> Al
     return AlertmanagerHandler(base_url, resend_sec=resend_sec)
 
 
-def email_alert_handler(
-    host: str,
-    port: int = 25,
-    *,
-    sender: str,
-    to: str | Sequence[str],
-    username: str | None = None,
-    password: str | None = None,
-    starttls: bool = False,
-    use_ssl: bool = False,
-    timeout: float = 10.0,
-    send_resolved: bool = True,
-) -> EmailHandler:
-    """A handler sending each alert as an e-mail over SMTP."""
-    return EmailHandler(
-        host,
-        port,
-        sender=sender,
-        to=to,
-        username=username,
-        password=password,
-        starttls=starttls,
-        use_ssl=use_ssl,
-        timeout=timeout,
-        send_resolved=send_resolved,
-    )
+# A handler sending each alert as an e-mail over SMTP:
+# email_alert_handler(host, port=25, *, sender, to, username=None, password=None, ...).
+email_alert_handler = EmailHandler
 
 
 def prometheus_rules() -> str:
