@@ -51,7 +51,7 @@ def make_callwatch(directory: Path) -> tuple[Callable[[], None], Callable[[], No
 
 
 def make_floor(directory: Path) -> tuple[Callable[[], None], Callable[[], None]]:
-    from callwatch._logging.records import timestamp  # the same cheap clock formatting
+    from callwatch._logging import records  # the same cached whole-second text
 
     handle = open(directory / "floor.log", "ab", buffering=1 << 16)  # noqa: SIM115
     CALL_ID.set("ast-123-456")
@@ -59,10 +59,15 @@ def make_floor(directory: Path) -> tuple[Callable[[], None], Callable[[], None]]
 
     def floor_log(message: str, extra: dict[str, object]) -> None:
         frame = getframe(1)
+        micros = now() // 1000
+        second = micros // 1_000_000
+        cached, prefix = records.second_cache
+        if second != cached:
+            prefix = records.second_prefix(second)
         write(
             dumps(
                 {
-                    "timestamp": timestamp(now()),
+                    "timestamp": f"{prefix}.{micros - second * 1_000_000:06d}Z",
                     "level": "INFO",
                     "logger": frame.f_globals["__name__"],
                     "function": frame.f_code.co_name,

@@ -12,7 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 import callwatch
-from callwatch import _alerts, alerting
+from callwatch import _alerts
 from callwatch._alerts.thresholds import DEFAULT_THRESHOLDS
 from callwatch.alerting import (
     Alert,
@@ -218,8 +218,3 @@ async def test_rules_follow_the_live_thresholds() -> None:
     text = prometheus_rules()
     assert "callwatch_system_cpu_usage_ratio) >= 66" in text
     assert "for: 30s" in text
-
-
-def test_every_name_is_importable_from_callwatch() -> None:
-    for name in alerting.__all__:
-        assert getattr(callwatch, name) is getattr(alerting, name)

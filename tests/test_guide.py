@@ -118,6 +118,7 @@ def test_monitoring_samples(log_dir: Path) -> None:
     from callwatch.monitoring import get_metrics, record_call_end, record_call_start, record_error
 
     call_id = "mon-1"
+    before = get_metrics()
     # Start of call
     record_call_start(call_id)
 
@@ -145,7 +146,10 @@ def test_monitoring_samples(log_dir: Path) -> None:
         "calls_per_minute",
     } <= set(metrics["calls"])
     assert {"cpu_percent", "memory_percent", "disk_percent"} <= set(metrics["system"])
-    assert metrics["errors"]["errors_by_type"]["STT_TIMEOUT"] >= 1
+    stt_before = before["errors"]["errors_by_type"].get("STT_TIMEOUT", 0)
+    assert metrics["errors"]["errors_by_type"]["STT_TIMEOUT"] == stt_before + 1
+    assert metrics["calls"]["total_calls"] == before["calls"]["total_calls"] + 1
+    assert metrics["calls"]["successful_calls"] == before["calls"]["successful_calls"] + 1
 
 
 async def test_health_samples(log_dir: Path) -> None:
@@ -269,9 +273,10 @@ def test_api_endpoints_sample(log_dir: Path) -> None:
 
 async def test_best_practices_samples(log_dir: Path) -> None:
     from callwatch.logger import clear_context, perf_timer, set_call_id
-    from callwatch.monitoring import record_call_end, record_call_start, record_error
+    from callwatch.monitoring import get_metrics, record_call_end, record_call_start, record_error
 
     call_id, duration = "bp-1", 3.0
+    before = get_metrics()
 
     async def risky_operation() -> None:
         raise TimeoutError("LLM took too long")
@@ -308,6 +313,13 @@ async def test_best_practices_samples(log_dir: Path) -> None:
     # At the end
     clear_context()
     assert result == [1]
+    after = get_metrics()
+    errors_before = before["errors"]["errors_by_type"].get("TimeoutError", 0)
+    assert after["errors"]["errors_by_type"]["TimeoutError"] == errors_before + 1
+    assert after["calls"]["failed_calls"] == before["calls"]["failed_calls"] + 1
+    assert after["calls"]["active_calls"] == before["calls"]["active_calls"]
+    (timer,) = read_records(log_dir, "performance")
+    assert (timer["extra"]["operation"], timer["call_id"]) == ("database_query", "bp-1")
 
 
 def test_every_public_name_is_importable_from_callwatch() -> None:

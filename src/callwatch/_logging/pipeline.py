@@ -75,12 +75,9 @@ class Pipeline:
         if add_trace_ids is not None:
             chain.append(add_trace_ids)
         self.processors = (*chain, *processors)
-        self.console = (
-            None if not settings.console else ("pretty" if settings.development else "json")
-        )
         # True: JSON console, False: pretty console (rendered off the fast path), None: none.
-        self.json_console = None if self.console is None else self.console == "json"
-        self.colour = os.isatty(1) if self.console == "pretty" else False
+        self.json_console = None if not settings.console else not settings.development
+        self.colour = os.isatty(1) if self.json_console is False else False
         self.audit = AuditChain(settings.audit_hmac_key)
         self.writer = Writer(settings, handlers, self.notice)
         self.submit = self.writer.submit
@@ -186,7 +183,7 @@ class Pipeline:
             sinks |= (APP | PERFORMANCE) if kind == TIMER else APP
             if levelno >= ERROR:
                 sinks |= ERRORS
-            if self.console is not None:
+            if self.json_console is not None:
                 sinks |= CONSOLE
                 console = rendered if self.json_console else pretty(record, self.colour)
         item: Item = (sinks, record["timestamp"][:10], rendered, console, levelno)

@@ -7,13 +7,13 @@ import traceback
 from types import TracebackType
 from typing import Any
 
-__all__ = ["describe_exception", "second_cache", "second_prefix", "timestamp"]
+__all__ = ["describe_exception", "second_cache", "second_prefix"]
 
 _MAX_FRAMES = 50
 _MAX_CHAIN = 5
 
 # (whole second, "YYYY-MM-DDTHH:MM:SS") — rebuilt once a second, swapped atomically.
-# The pipeline reads it inline on every record; timestamp() is the readable form.
+# The pipeline builds each timestamp inline from it: a function call per record costs more.
 second_cache: tuple[int, str] = (-1, "")
 
 
@@ -23,16 +23,6 @@ def second_prefix(second: int) -> str:
     prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
     second_cache = (second, prefix)
     return prefix
-
-
-def timestamp(now_ns: int) -> str:
-    """ISO 8601 UTC with microseconds and ``Z``; the date part names the day's file."""
-    micros = now_ns // 1000
-    second, fraction = divmod(micros, 1_000_000)
-    cached_second, prefix = second_cache
-    if second != cached_second:
-        prefix = second_prefix(second)
-    return f"{prefix}.{fraction:06d}Z"
 
 
 def describe_exception(

@@ -10,7 +10,7 @@ __all__ = ["STATS", "PipelineStats"]
 
 @dataclass
 class PipelineStats:
-    """Plain integers, read by any thread; writers update them through :meth:`add`."""
+    """Plain integers, read by any thread; updated under a lock (:meth:`add`, or the writer's)."""
 
     dropped: int = 0  # records lost: queue full, disk full, unwritable LOG_DIR
     written: int = 0  # lines handed to the operating system
