@@ -623,3 +623,93 @@ def test_registered_secrets_are_masked_wherever_they_appear() -> None:
     assert redact_text("abc def") == "abc def"
     record = RedactProcessor(pii=False)(None, "info", _record(extra={"detail": f"x{token}x"}))
     assert record["extra"] == {"detail": f"x{REDACTED}x"}
+
+
+# ------------------------------------------------- card data as voice carries it
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[CARD] expiry oh nine twenty seven cvv one two three",
+         f"{CARD} expiry {REDACTED} cvv {REDACTED}"),
+        ("cvv 123", f"cvv {REDACTED}"),
+        ("CVC: 4321 thanks", f"CVC: {REDACTED} thanks"),
+        ("the security code is 123", f"the security code is {REDACTED}"),
+        ("my security code is one two three", f"my security code is {REDACTED}"),
+        ("expiration date 09/2027", f"expiration date {REDACTED}"),
+        ("it expires twelve twenty seven", f"it expires {REDACTED}"),
+        ("valid thru september twenty seven", f"valid thru {REDACTED}"),
+        (f"card {VISA} 12/27 123 thanks", f"card {CARD} {REDACTED} thanks"),
+        (f"card {spoken(VISA)}, oh nine two seven, one two three",
+         f"card {CARD}, {REDACTED}"),
+    ],
+)  # fmt: skip
+def test_cvv_and_expiry_masked_near_a_card_or_their_keywords(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+    assert redact_text(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "token expires in 5 minutes",
+        "cache expires 3600 seconds",
+        "status code 200 after 3 retries",
+        "expected 12 results",
+        "I want to pay for two tickets",
+    ],
+)
+def test_numbers_near_ordinary_words_survive(text: str) -> None:
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "transcript",
+    [
+        # speech-to-text homophones: "for" 4, "to"/"too" 2, "oh" 0, "won" 1, "ate" 8
+        "for one one one, one one one one, one one one one, one one one one",
+        "five one oh five, one oh five one, oh five one oh, five one oh oh",
+        "too two two two two two two two two two two two two two two for",  # 2222…2224
+        "ate two ate two ate two ate two ate two ate two ate two ate oh",  # 8282…2820
+        "for won won won won won won won won won won won won won won won",
+        # tens and teens words
+        "forty one eleven, eleven eleven, eleven eleven, eleven eleven",
+        "forty two forty two forty two forty two forty two forty two forty two forty two",
+        # spoken separators
+        "4111 dash 1111 dash 1111 dash 1111",
+        "4111 and 1111 and 1111 and 1111",
+        "4111 slash 1111 slash 1111 slash 1111",
+        "four one one one dash one one one one dash one one one one dash one one one one",
+        "4111/1111/1111/1111",
+        "4111    1111    1111    1111",
+    ],
+)
+def test_spoken_variants_of_card_numbers_masked(transcript: str) -> None:
+    redacted = redact_text(f"caller: {transcript} ok")
+    assert redacted == f"caller: {CARD} ok", redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card ４１１１ １１１１ １１１１ １１１１ ok",  # fullwidth
+        "card ٤١١١ ١١١١ ١١١١ ١١١١ ok",  # Arabic-Indic
+        "card ۴۱۱۱۱۱۱۱۱۱۱۱۱۱۱۱ ok",  # Extended Arabic-Indic
+        "card 4111\u200b1111\u200b1111\u200b1111 ok",  # zero-width spaces
+        "card 4\u200c1\u200d1\u20601 1111 1111 1111 ok",  # other invisible joiners
+        "card ４１１１-1111-١١١١-1111 ok",  # mixed scripts
+    ],
+)
+def test_unicode_digits_and_invisible_characters_are_normalised(text: str) -> None:
+    assert redact_text(text) == f"card {CARD} ok"
+
+
+def test_invisible_characters_do_not_hide_a_secret_key() -> None:
+    assert redact_text("pass\u200bword=hunter2") == f"password={REDACTED}"
+    assert redact_text("ｐａｓｓｗｏｒｄ=hunter2") == f"password={REDACTED}"
+
+
+def test_unicode_text_with_nothing_to_mask_is_returned_as_it_was() -> None:
+    text = "Grüße aus Köln, Anruf ２ dauerte ٣ Minuten"
+    assert redact_text(text) is text
