@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callwatch._logging import redact as redact_module
+from callwatch._logging.cards import CallDigits
 from callwatch._logging.redact import (
     CARD,
     EMAIL,
@@ -713,3 +714,57 @@ def test_invisible_characters_do_not_hide_a_secret_key() -> None:
 def test_unicode_text_with_nothing_to_mask_is_returned_as_it_was() -> None:
     text = "Grüße aus Köln, Anruf ２ dauerte ٣ Minuten"
     assert redact_text(text) is text
+
+
+# ------------------------------------------------ a card across two records
+
+
+def _said(processor: RedactProcessor, call_id: str | None, text: str, **extra: object) -> object:
+    record = _record(message=text, call_id=call_id, extra=extra)
+    return processor(None, "info", record)["message"]
+
+
+def test_a_card_split_over_two_records_of_a_call_is_masked_in_the_second() -> None:
+    processor = RedactProcessor(pii=False)
+    assert _said(processor, "c-1", "it's 4111 1111") == "it's 4111 1111"  # not yet a card
+    assert _said(processor, "c-1", "LLM took 350 ms") == "LLM took 350 ms"
+    assert _said(processor, "c-1", "1111 1111 please") == f"{CARD} please"
+
+
+def test_a_spoken_split_card_is_masked_in_the_second_record() -> None:
+    processor = RedactProcessor(pii=False)
+    _said(processor, "c-2", "User said: four one one one, one one one one")
+    assert _said(processor, "c-2", "User said: one one one one, one one one one") == (
+        f"User said: {CARD}"
+    )
+
+
+def test_while_a_call_collects_a_card_its_first_digits_are_masked_too() -> None:
+    processor = RedactProcessor(pii=False)
+    assert _said(processor, "c-3", "Please say your card number") == "Please say your card number"
+    assert _said(processor, "c-3", "4111 1111") == CARD
+    assert _said(processor, "c-3", "1111") == CARD
+    assert _said(processor, "c-3", "1111") == CARD
+
+
+def test_utterances_logged_as_extras_are_followed_too() -> None:
+    processor = RedactProcessor(pii=False)
+    processor(None, "info", _record(call_id="c-4", extra={"transcript": "4111 1111"}))
+    out = processor(None, "info", _record(call_id="c-4", extra={"transcript": "1111 1111"}))
+    assert out["extra"] == {"transcript": CARD}
+
+
+def test_calls_do_not_share_their_digits() -> None:
+    processor = RedactProcessor(pii=False)
+    _said(processor, "c-5", "4111 1111")
+    assert _said(processor, "c-6", "1111 1111") == "1111 1111"
+    assert _said(processor, None, "1111 1111") == "1111 1111"
+
+
+def test_the_digits_kept_per_call_are_bounded() -> None:
+    calls = CallDigits(max_calls=2)
+    calls.redact("a", "4111 1111")
+    calls.redact("b", "5555 5555")
+    calls.redact("c", "3782 8224")
+    assert calls.redact("a", "1111 1111") == "1111 1111"  # forgotten: the oldest call
+    assert calls.redact("c", "6310005") == CARD

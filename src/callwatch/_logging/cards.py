@@ -329,7 +329,10 @@ class CallDigits:
                 mid_card and len(digits) >= _MID_CARD_DIGITS and digits[0] in _IIN_FIRST
             ):
                 spans.append((start, end))
-            tail = _next_tail(tail if first else "", digits, mid_card)
+            following = _next_tail(tail if first else "", digits, mid_card)
+            # A short number ("took 350 ms" between two utterances) leaves the tail as it was.
+            if following or len(digits) >= _GROUP_DIGITS:
+                tail = following
             first = False
         if tail or context:
             self._calls[call_id] = (tail, context)
