@@ -527,5 +527,5 @@ def test_keys_of_extra_are_redacted_like_values(log_dir: Path) -> None:
     )
     logging.getLogger("stdlib").info("keys", extra={"token=abcdef0123456789": 1})
     first, second = read_records(log_dir, "app")
-    assert first["extra"] == {"[CARD]": "a", "[CARD]'": "b", "password=[REDACTED]": "[REDACTED]", "ok": 1}
+    assert first["extra"] == {"[CARD]": "a", "[CARD]#2": "b", "password=[REDACTED]": "[REDACTED]", "ok": 1}
     assert second["extra"] == {"token=[REDACTED]": 1}

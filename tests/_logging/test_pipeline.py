@@ -91,3 +91,26 @@ def test_hostile_text_is_written_one_way_or_the_other_and_leaks_nothing(
     assert len(records) == 2
     assert not any(_leaks(str(record)) for record in records)
     assert not _leaks(capfd.readouterr().err)
+
+
+def test_configured_secrets_are_masked_wherever_they_are_quoted(tmp_path: Path) -> None:
+    import callwatch
+    from callwatch._logging import redact
+
+    if not hasattr(redact, "register_secret"):
+        pytest.skip("this redaction has no registry of configured secrets")
+    token = "Tok3n-" + "x7" * 12
+    hook = "https://hooks.example.com/T0/B0/" + "s3" * 12
+    key = "hmac-key-" + "k9" * 12
+    callwatch.configure(log_dir=tmp_path, console=False, environment="production",
+                        monitoring_token=token, alert_webhook_url=hook, audit_hmac_key=key)
+    try:
+        log.error(f"POST {hook} failed", extra={"auth": f"Bearer {token}", "note": key})
+        log.warning("path only: " + hook.split("example.com", 1)[1])
+        records = read_records(tmp_path, "app")
+    finally:
+        callwatch.shutdown()
+    text = str(records)
+    assert len(records) == 2
+    for secret in (token, hook, key, "s3" * 12):
+        assert secret not in text

@@ -38,6 +38,10 @@ class KeyRedactor:
                     break
         return record
 
+    def forget(self) -> None:
+        """Start over: a secret registered since may make a remembered key unsafe."""
+        self._clean = set()
+
     def _redacted(self, extra: dict[Any, Any]) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         changed = False
@@ -48,9 +52,11 @@ class KeyRedactor:
                 out[key] = value
                 self._remember(key)
             else:
-                while redacted in out:  # two keys masked alike: keep both values
-                    redacted += "'"
-                out[redacted] = value
+                shown, number = redacted, 1
+                while shown in out or shown in extra:  # two keys masked alike: keep both
+                    number += 1
+                    shown = f"{redacted}#{number}"
+                out[shown] = value
                 changed = True
         return out if changed else extra
 

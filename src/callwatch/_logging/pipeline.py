@@ -21,6 +21,7 @@ from orjson import dumps
 
 from callwatch import _runtime
 from callwatch._logging import records
+from callwatch._logging import redact as _redact
 from callwatch._logging.audit import AuditChain
 from callwatch._logging.console import pretty
 from callwatch._logging.files import log_path
@@ -44,7 +45,15 @@ from callwatch._logging.writer import (
 from callwatch.config import Settings
 from callwatch.context import _call_id, bounded_call_id
 
-__all__ = ["UNBUILDABLE", "Pipeline", "Processor", "current", "handlers", "processors"]
+__all__ = [
+    "UNBUILDABLE",
+    "Pipeline",
+    "Processor",
+    "current",
+    "handlers",
+    "processors",
+    "register_secret",
+]
 
 Processor = Callable[[Any, str, dict[str, Any]], "dict[str, Any] | None"]
 
@@ -83,10 +92,8 @@ class Pipeline:
         self.names: dict[str, str] = {}
         self._said_unbuildable = False
         # The bound method, not the object: calling an instance costs a slot lookup.
-        chain: list[Processor] = [
-            RedactProcessor(settings.redact_pii).__call__,
-            KeyRedactor(settings.redact_pii).__call__,
-        ]
+        self.keys = KeyRedactor(settings.redact_pii)
+        chain: list[Processor] = [RedactProcessor(settings.redact_pii).__call__, self.keys.__call__]
         add_trace_ids = trace_processor()
         if add_trace_ids is not None:
             chain.append(add_trace_ids)
@@ -246,6 +253,11 @@ class Pipeline:
         names[name] = cleaned
         return cleaned
 
+    def forget_clean(self) -> None:
+        """Texts remembered as clean may hold a secret registered since."""
+        self.names.clear()
+        self.keys.forget()
+
     def failed(
         self,
         exc: Exception,
@@ -332,8 +344,26 @@ def _writability_problem(log_dir: Path) -> OSError | None:
 current: Pipeline | None = None
 
 
+def register_secret(text: str | None) -> None:
+    """Mask a configured secret (a token, a key, a webhook URL) wherever callwatch shows text."""
+    register = getattr(_redact, "register_secret", None)
+    if not text or register is None:
+        return
+    register(text)
+    pipeline = current
+    if pipeline is not None:
+        pipeline.forget_clean()
+
+
 def _start(settings: Settings) -> None:
     global current
+    for secret in (
+        settings.monitoring_token,
+        settings.audit_hmac_key,
+        settings.alert_webhook_url,
+        settings.slack_webhook_url,
+    ):
+        register_secret(secret)
     pipeline = Pipeline(settings)
     root = logging.getLogger()
     for handler in list(root.handlers):
