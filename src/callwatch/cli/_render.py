@@ -42,6 +42,7 @@ LEVEL_STYLES = {
     "CRITICAL": "bold white on red",
 }
 _MAX_VALUE = 160
+_MAX_TEXT = 4000  # a message or exception text longer than a screen is cut
 
 
 class Output:
@@ -142,14 +143,16 @@ def format_record(record: dict[str, Any], *, show_call_id: bool = True) -> list[
     call_id = record.get("call_id")
     if show_call_id and call_id:
         segments.append((f" [{call_id}]", "magenta"))
-    segments.append((f"  {record.get('message', '')}", "bold" if level != "DEBUG" else ""))
+    message = _short(record.get("message", ""), _MAX_TEXT)
+    segments.append((f"  {message}", "bold" if level != "DEBUG" else ""))
     extra = record.get("extra")
     if isinstance(extra, dict) and extra:
         pairs = " ".join(f"{key}={_short(value)}" for key, value in extra.items())
         segments.append((f"  {pairs}", "dim"))
     exception = record.get("exception")
     if isinstance(exception, dict):
-        segments.append((f"\n    {exception.get('type')}: {exception.get('message')}", "red"))
+        what = _short(f"{exception.get('type')}: {exception.get('message')}", _MAX_TEXT)
+        segments.append((f"\n    {what}", "red"))
         frames = exception.get("frames")
         if isinstance(frames, list) and frames and isinstance(frames[-1], dict):
             last = frames[-1]
@@ -158,6 +161,6 @@ def format_record(record: dict[str, Any], *, show_call_id: bool = True) -> list[
     return segments
 
 
-def _short(value: object) -> str:
+def _short(value: object, limit: int = _MAX_VALUE) -> str:
     text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-    return text if len(text) <= _MAX_VALUE else text[: _MAX_VALUE - 1] + "…"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
