@@ -20,8 +20,9 @@ import zlib
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from io import BufferedReader
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -61,7 +62,7 @@ MAX_LINE = 4 << 20
 
 
 class _Readable(Protocol):
-    def read(self, size: int, /) -> bytes: ...
+    def readinto(self, buffer: bytearray, /) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -150,7 +151,7 @@ def describe_os_error(error: OSError, path: Path | None = None) -> str:
     return f"{where}: {reason}" if where else reason
 
 
-def open_regular(path: Path) -> IO[bytes] | None:
+def open_regular(path: Path) -> BufferedReader | None:
     """``path`` opened for reading, or ``None`` when it is a FIFO, device or folder.
 
     Opening a FIFO for reading blocks until a writer comes, so the file is
@@ -262,28 +263,30 @@ def iter_matching_lines(log_file: LogFile, needle: bytes, stats: ReadStats) -> I
 
 
 def _scan_stream(stream: _Readable, needle: bytes, stats: ReadStats) -> Iterator[bytes]:
-    """Lines with ``needle``; only a line cut by a block boundary is copied, and only up to
-    :data:`MAX_LINE`."""
+    """Lines with ``needle``, read into one reused buffer; only a line cut by a block
+    boundary is copied whole, and only up to :data:`MAX_LINE`."""
     unfinished = BoundedLine(stats)
-    while block := stream.read(_CHUNK):
-        stats.bytes += len(block)
-        first = block.find(b"\n")
+    buffer = bytearray(_CHUNK)
+    view = memoryview(buffer)
+    while size := stream.readinto(buffer):
+        stats.bytes += size
+        first = buffer.find(b"\n", 0, size)
         if first < 0:
-            unfinished.add(block)
+            unfinished.add(bytes(view[:size]))
             continue
-        line = unfinished.take(block[:first])
+        line = unfinished.take(bytes(view[:first]))
         if line is not None and needle in line:
             yield line
-        last = block.rfind(b"\n")
-        yield from _lines_with(block, needle, first + 1, last, stats)
-        unfinished.add(block[last + 1 :])
+        last = buffer.rfind(b"\n", 0, size)
+        yield from _lines_with(buffer, needle, first + 1, last, stats)
+        unfinished.add(bytes(view[last + 1 : size]))
     line = unfinished.take()
     if line and needle in line:
         yield line
 
 
 def _lines_with(
-    data: bytes, needle: bytes, begin: int, end: int, stats: ReadStats
+    data: bytearray, needle: bytes, begin: int, end: int, stats: ReadStats
 ) -> Iterator[bytes]:
     """Whole lines within ``data[begin:end]`` that contain ``needle``."""
     pos = data.find(needle, begin, end)
@@ -294,7 +297,7 @@ def _lines_with(
         if stop - start > MAX_LINE:
             stats.long_lines += 1
         else:
-            yield data[start:stop]
+            yield bytes(data[start:stop])
         pos = data.find(needle, stop, end)
 
 
