@@ -128,10 +128,20 @@ def parse_timestamp(value: object) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def format_record(record: dict[str, Any], *, show_call_id: bool = True) -> list[Segment]:
-    """A record as one readable line: time, level, logger, call id, message, extra fields."""
+def format_record(
+    record: dict[str, Any], *, show_call_id: bool = True, full_time: bool = False
+) -> list[Segment]:
+    """A record as one readable line: time, level, logger, call id, message, extra fields.
+
+    The time is the UTC clock (``10:00:00.123``), or with ``full_time`` the UTC
+    date and time (``2024-01-05T10:00:00.123Z``).
+    """
     stamp = parse_timestamp(record.get("timestamp"))
-    clock = stamp.strftime("%H:%M:%S.%f")[:-3] if stamp else str(record.get("timestamp", "?"))
+    clock = str(record.get("timestamp", "?"))
+    if stamp is not None:
+        stamp = stamp.astimezone(timezone.utc)
+        clock = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f" if full_time else "%H:%M:%S.%f")[:-3]
+        clock += "Z" if full_time else ""
     level = str(record.get("level", "?"))
     segments: list[Segment] = [
         (clock, "dim"),

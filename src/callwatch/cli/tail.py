@@ -30,7 +30,7 @@ from callwatch.cli._files import (
     open_regular,
     parse_line,
 )
-from callwatch.cli._render import Output, format_record
+from callwatch.cli._render import Output, format_record, parse_timestamp
 from callwatch.config import LEVELS
 
 __all__ = ["Filter", "Follower", "add_parser", "last_records", "run", "utc_day"]
@@ -92,7 +92,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "-n", "--lines", type=_count, default=10, metavar="N", help="records shown first (10)"
     )
-    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    parser.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing new records; waits for the log directory and file to appear",
+    )
+    parser.add_argument(
+        "--full-time",
+        action="store_true",
+        help="show every record's UTC date and time (2024-01-05T10:00:00.123Z); by default "
+        "only the first record and the first of each new UTC day show them",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -106,28 +117,48 @@ def _count(raw: str) -> int:
 def run(args: argparse.Namespace, out: Output) -> int:
     log_dir: Path = args.log_dir
     if not log_dir.is_dir():
-        out.error(f"no log directory at {log_dir}")
-        return 2
+        if not args.follow:
+            out.error(f"no log directory at {log_dir}")
+            return 2
+        out.note(f"waiting for {log_dir} to appear")
     keep = Filter(args.level, args.call_id, args.logger)
     stats = ReadStats()
     follower = Follower(log_dir, stats=stats)
+    show = _Printer(out, args.full_time)
     for record in last_records(follower, keep, args.lines):
-        out.line(*format_record(record))
+        show(record)
     _report(stats, out)
     if not args.follow:
         return 0
+    if not follower.open:
+        out.note(f"waiting for {follower.path}")
     try:
         while True:
-            lines = follower.poll()
-            for line in lines:
+            for line in follower.poll():
                 fresh = parse_line(line, stats)
                 if fresh is not None and keep(fresh):
-                    out.line(*format_record(fresh))
+                    show(fresh)
             _report(stats, out)
             if not follower.behind:
                 time.sleep(_POLL_SEC)
     except KeyboardInterrupt:
         return 0
+
+
+class _Printer:
+    """Prints records; the date and ``Z`` show on the first one and whenever the UTC day changes."""
+
+    def __init__(self, out: Output, full_time: bool) -> None:
+        self._out = out
+        self._always = full_time
+        self._day: str | None = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        stamp = parse_timestamp(record.get("timestamp"))
+        day = stamp.astimezone(timezone.utc).strftime("%Y-%m-%d") if stamp else self._day
+        full = self._always or day != self._day
+        self._day = day
+        self._out.line(*format_record(record, full_time=full))
 
 
 def _report(stats: ReadStats, out: Output) -> None:
@@ -212,6 +243,11 @@ class Follower:
     @property
     def path(self) -> Path:
         return day_file(self._log_dir, "app", self._day)
+
+    @property
+    def open(self) -> bool:
+        """Whether a day file is being followed (else it is awaited)."""
+        return self._handle is not None
 
     def start_at_end(self) -> tuple[IO[bytes] | None, int]:
         """Open today's file positioned at its end: the backlog is everything before it."""
