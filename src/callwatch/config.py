@@ -67,6 +67,7 @@ class Settings:
     prometheus_multiproc_dir: Path | None = None
     # Alerting.
     alert_dedup_window_sec: float = 900.0
+    alert_resolve_sec: float = 60.0  # a firing threshold alert must be clear this long
     alert_min_calls: int = 10
     alert_timeout_sec: float = 5.0
     alert_max_retries: int = 5
@@ -157,6 +158,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "HEALTH_CACHE_TTL_SEC": ("health_cache_ttl_sec", _positive(float)),
     "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _path),
     "ALERT_DEDUP_WINDOW_SEC": ("alert_dedup_window_sec", _positive(float)),
+    "ALERT_RESOLVE_SEC": ("alert_resolve_sec", _positive(float)),
     "ALERT_MIN_CALLS": ("alert_min_calls", _positive(int)),
     "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _positive(float)),
     "ALERT_MAX_RETRIES": ("alert_max_retries", _positive(int)),
