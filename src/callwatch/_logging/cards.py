@@ -16,13 +16,14 @@ import re
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable
+from itertools import islice
 
 __all__ = [
     "CARD",
     "CARD_DATA_HINTS",
     "REDACTED",
     "CallDigits",
-    "card_words",
+    "count_digits",
     "redact_card_data",
     "redact_cards",
 ]
@@ -31,7 +32,7 @@ CARD = "[CARD]"
 REDACTED = "[REDACTED]"
 WHOLE_RUN_DIGITS = 24
 # Digit tokens searched window by window in one text; later runs are masked whole.
-_PRECISE_TOKENS = 2048
+_PRECISE_TOKENS = 1024
 _MAX_CARD, _MIN_CARD = 19, 13
 
 _UNITS = {
@@ -59,7 +60,21 @@ _MONTHS = {
     for name in names
 }  # fmt: skip
 # Words that stand for digits; each stands for at most three ("triple one").
-card_words = frozenset((*_UNITS, *_TEENS, *_TENS, "double", "triple"))
+_NUMBER_WORDS = frozenset(w.encode() for w in (*_UNITS, *_TEENS, *_TENS, "double", "triple"))
+# Byte tables for counting in C: letters lowercased (everything else a space) to
+# find digit words, and digits to "0" to count them.
+_WORD_TABLE = bytes(c | 0x20 if chr(c).isascii() and chr(c).isalpha() else 0x20 for c in range(256))
+_DIGIT_TABLE = bytes(0x30 if chr(c).isdigit() and c < 128 else 0x61 for c in range(256))
+
+
+def count_digits(text: str) -> tuple[int, int]:
+    """(ASCII digits, spoken digit words) in ``text``, cheaply."""
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        raw = text.encode("utf-8", "replace")
+    words = raw.translate(_WORD_TABLE).split()
+    return raw.translate(_DIGIT_TABLE).count(0x30), sum(map(_NUMBER_WORDS.__contains__, words))
 
 
 def _alternation(words: Iterable[str]) -> str:
@@ -74,7 +89,7 @@ _SPOKEN = (
 )
 # Letter look-arounds instead of \b keep token boundaries the same after a marker
 # is inserted, which keeps redaction idempotent.
-_TOKEN = rf"(?:(?<![a-z])(?:{_SPOKEN})(?![a-z])|[0-9]+)"
+_TOKEN = rf"(?:[0-9]+|(?<![a-z])(?:{_SPOKEN})(?![a-z]))"
 _SEP = r"(?:[\s,.\-/]{1,4}|[\s,]{1,3}(?:and|dash|hyphen|slash)[\s,]{1,3})"
 _CARD_TOKEN = re.compile(_TOKEN, re.I)
 _CARD_RUN = re.compile(rf"{_TOKEN}(?:{_SEP}{_TOKEN})*", re.I)
@@ -205,7 +220,8 @@ def digit_runs(
         # Each token and separator takes a character at least: short runs need no count.
         if budget <= 0 or (
             end - start > 2 * WHOLE_RUN_DIGITS
-            and len(token_pattern.findall(text, start, end)) > WHOLE_RUN_DIGITS
+            and len(list(islice(token_pattern.finditer(text, start, end), WHOLE_RUN_DIGITS + 1)))
+            > WHOLE_RUN_DIGITS
         ):
             yield start, end, []
             continue
@@ -285,7 +301,9 @@ _CARD_CONTEXT = re.compile(
     rf"\[CARD\]|(?<![a-z])(?:card|credit|debit|visa|mastercard|amex|{_CVV_WORDS})(?![a-z])",
     re.I,
 )
-_RELEVANT = re.compile(rf"[0-9]|{_CARD_CONTEXT.pattern}|(?<![a-z])(?:{_SPOKEN})(?![a-z])", re.I)
+# Literals one of which a card word needs, for a check in C before the expression.
+_CONTEXT_HINTS = ("card", "credit", "debit", "visa", "amex", "cv", "cid", "csc", "security",
+                  "verification")  # fmt: skip
 _CONTEXT_RECORDS = 16
 _MID_CARD_DIGITS = 6
 _GROUP_DIGITS = 4  # a shorter run ("for", "to") starts no card
@@ -312,18 +330,19 @@ class CallDigits:
 
     @staticmethod
     def relevant(text: str) -> bool:
-        """Whether ``text`` holds a digit or a card word: anything a call should remember."""
-        return _RELEVANT.search(text) is not None
+        """Whether ``text`` holds a digit, a digit word or a card word: anything a call
+        should remember."""
+        return any(count_digits(text)) or _in_card_context(text)
 
     def redact(self, call_id: str, text: str) -> str:
         """``text`` (already redacted on its own) with the digits it shares with its call masked."""
         tail, context = self._calls.pop(call_id, ("", 0))
-        context = _CONTEXT_RECORDS if _CARD_CONTEXT.search(text) else max(context - 1, 0)
+        context = _CONTEXT_RECORDS if _in_card_context(text) else max(context - 1, 0)
         mid_card = context > 0
         spans: list[tuple[int, int]] = []
         # Only the first run of a text can continue the previous record's digits.
         first = True
-        for start, end, tokens in digit_runs(text, spoken=True):
+        for start, end, tokens in digit_runs(text, spoken=count_digits(text)[1] > 0):
             digits = "".join(token[2] for token in tokens)
             if (first and _continues_card(tail, digits, mid_card)) or (
                 mid_card and len(digits) >= _MID_CARD_DIGITS and digits[0] in _IIN_FIRST
@@ -339,6 +358,13 @@ class CallDigits:
             if len(self._calls) > self._max_calls:
                 self._calls.popitem(last=False)
         return _replace(text, spans, CARD)
+
+
+def _in_card_context(text: str) -> bool:
+    if CARD in text:
+        return True
+    lowered = text.lower()
+    return any(hint in lowered for hint in _CONTEXT_HINTS) and bool(_CARD_CONTEXT.search(text))
 
 
 def _continues_card(tail: str, digits: str, mid_card: bool) -> bool:

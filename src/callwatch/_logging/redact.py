@@ -36,7 +36,7 @@ from callwatch._logging.cards import (
     CARD_DATA_HINTS,
     REDACTED,
     CallDigits,
-    card_words,
+    count_digits,
     redact_card_data,
     redact_cards,
 )
@@ -78,11 +78,6 @@ _CUT_MARGIN = 1024
 # key -> is it secret, for keys whose own text holds nothing to mask.
 _plain_keys: dict[Any, bool] = {}
 
-# Byte tables for counting in C: letters lowercased (everything else a space) to
-# find digit words, and digits to "0" to count them.
-_WORD_TABLE = bytes(c | 0x20 if chr(c).isascii() and chr(c).isalpha() else 0x20 for c in range(256))
-_DIGIT_TABLE = bytes(0x30 if chr(c).isdigit() and c < 128 else 0x61 for c in range(256))
-_NUMBER_WORDS = frozenset(word.encode() for word in card_words)
 _SPOKEN_MIN_CHARS = 14  # five two-letter digit words and their separators
 
 _EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]++@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
@@ -164,20 +159,10 @@ def _scrub_registered(text: str) -> str:
 # ------------------------------------------------------------------ text rules
 
 
-def _counts(text: str) -> tuple[int, int]:
-    """(ASCII digits, spoken digit words) in ``text``, cheaply."""
-    try:
-        raw = text.encode()
-    except UnicodeEncodeError:  # lone surrogates
-        raw = text.encode("utf-8", "replace")
-    words = raw.translate(_WORD_TABLE).split()
-    return raw.translate(_DIGIT_TABLE).count(0x30), sum(map(_NUMBER_WORDS.__contains__, words))
-
-
 def _redact_slow(text: str, pii: bool) -> str:
     # Card numbers first: their marker may expose a key=value pair that was glued
     # to the digits, and no later marker creates digits; the CVV and expiry last.
-    digits, words = _counts(text)
+    digits, words = count_digits(text)
     text = redact_secrets(redact_cards(text, digits, words))
     if pii:
         if "@" in text:
@@ -197,7 +182,7 @@ def _may_hold_something(text: str, pii: bool) -> bool:
     if any(hint in text for hint in _WORD_HINTS):
         return True
     # Letters and punctuation only: a card can only be spoken, in thirteen digits.
-    return len(text) >= _SPOKEN_MIN_CHARS and _counts(text)[1] >= 5
+    return len(text) >= _SPOKEN_MIN_CHARS and count_digits(text)[1] >= 5
 
 
 def _normalise(text: str) -> str:
@@ -488,11 +473,17 @@ class RedactProcessor:
         self._quiet: set[str] = set()
 
     def __call__(self, logger: Any, method_name: str, record: dict[str, Any]) -> dict[str, Any]:
+        # Unrolled and inlined: this runs for every record, and most hold nothing to mask.
         clean, redactor = self._clean, self._redactor
-        for field in ("message", "logger", "call_id"):
-            text = record.get(field)
-            if type(text) is str and text not in clean:
-                record[field] = redactor.text(text)
+        message = record.get("message")
+        if type(message) is str and message not in clean:
+            record["message"] = redactor.text(message)
+        name = record.get("logger")
+        if type(name) is str and name not in clean:
+            record["logger"] = redactor.text(name)
+        call_id = record.get("call_id")
+        if call_id is not None and not (type(call_id) is str and call_id in clean):
+            record["call_id"] = call_id = redactor.value(call_id, 0, set())
         extra = record.get("extra")
         if type(extra) is dict:
             # A cheap pass first: most extras are known-clean texts and numbers under known keys.
@@ -509,8 +500,10 @@ class RedactProcessor:
         exception = record.get("exception")
         if exception:
             record["exception"] = redactor.value(exception, 0, set())
-        call_id = record.get("call_id")
-        if type(call_id) is str:
+        if type(call_id) is str and (
+            (type(message) is str and message not in self._quiet)
+            or (type(extra) is dict and not _UTTERANCE_KEYS.isdisjoint(extra))
+        ):
             self._follow_call(call_id, record)
         return record
 
@@ -523,13 +516,8 @@ class RedactProcessor:
             extra = record.get("extra")
             if type(extra) is not dict:
                 return
-            for key, value in extra.items():
-                if (
-                    type(value) is str
-                    and type(key) is str
-                    and key.lower() in _UTTERANCE_KEYS
-                    and not self._is_quiet(value)
-                ):
+            for key, value in list(extra.items()):
+                if key in _UTTERANCE_KEYS and type(value) is str and not self._is_quiet(value):
                     masked = self._calls.redact(call_id, value)
                     if masked != value:
                         record["extra"] = extra = {**extra, key: masked}
