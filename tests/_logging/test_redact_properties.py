@@ -9,7 +9,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callwatch._logging.redact import RedactProcessor
+from callwatch._logging.redact import RedactProcessor, redact_text
 from callwatch._logging.render import render
 from tests.helpers import strict_loads
 
@@ -120,3 +120,10 @@ def _luhn(digits: str) -> bool:
             value = value * 2 - 9 if value > 4 else value * 2
         total += value
     return total % 10 == 0
+
+
+@settings(max_examples=150, deadline=None)
+@given(texts, st.booleans())
+def test_redacting_twice_gives_what_redacting_once_gave(text: str, pii: bool) -> None:
+    once = redact_text(text, pii=pii)
+    assert redact_text(once, pii=pii) == once

@@ -26,6 +26,7 @@ import datetime as dt
 import enum
 import itertools
 import re
+import threading
 import unicodedata
 import uuid
 from typing import Any
@@ -112,7 +113,11 @@ _clean_pii: set[str] = set()
 _MIN_SECRET_CHARS = 6
 _MAX_SECRETS = 256
 _URL_SECRET_PART_CHARS = 12
-_secrets: dict[str, None] = {}
+_registered: dict[str, None] = {}  # in the order registered
+_registering = threading.Lock()
+# What texts are scrubbed of, longest first so a URL is masked whole before its path;
+# replaced, never changed, so redaction in other threads reads it without a lock.
+_secrets: tuple[str, ...] = ()
 
 
 def register_secret(text: str) -> None:
@@ -134,19 +139,18 @@ def register_secret(text: str) -> None:
             parts.extend(url.path.split("/"))
             parts.extend(value for _, value in parse_qsl(url.query))
             parts = [text, *(p for p in parts[1:] if len(p) >= _URL_SECRET_PART_CHARS)]
-    for part in parts:
-        if len(part) >= _MIN_SECRET_CHARS and part not in _secrets:
-            _secrets[part] = None
-            if len(_secrets) > _MAX_SECRETS:
-                del _secrets[next(iter(_secrets))]
-    # The longest first, so a URL is masked whole before its path is looked for.
-    ordered = sorted(_secrets, key=len, reverse=True)
-    _secrets.clear()
-    _secrets.update(dict.fromkeys(ordered))
-    # Texts remembered as clean may hold the new secret.
-    _clean.clear()
-    _clean_pii.clear()
-    _plain_keys.clear()
+    global _secrets
+    with _registering:
+        for part in parts:
+            if len(part) >= _MIN_SECRET_CHARS and part not in _registered:
+                _registered[part] = None
+                if len(_registered) > _MAX_SECRETS:
+                    del _registered[next(iter(_registered))]
+        _secrets = tuple(sorted(_registered, key=len, reverse=True))
+        # Texts remembered as clean may hold the new secret.
+        _clean.clear()
+        _clean_pii.clear()
+        _plain_keys.clear()
 
 
 def _scrub_registered(text: str) -> str:
