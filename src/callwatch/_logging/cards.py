@@ -109,7 +109,8 @@ _VALUE_TOKENS = re.compile(_VALUE_TOKEN, re.I)
 _CARD_DATA = re.compile(
     rf"(?<![a-z])(?:(?P<cvv>{_CVV_WORDS})|(?P<expiry>{_EXPIRY_WORDS})|\[CARD\])(?![a-z])"
     rf"(?P<filler>{_FILLER}{{0,8}})"
-    rf"(?P<value>{_VALUE_TOKEN}(?:{_SEP}{_VALUE_TOKEN}){{0,9}})",
+    # Ending where a word ends: the marker must not make what follows a new key.
+    rf"(?P<value>{_VALUE_TOKEN}(?:{_SEP}{_VALUE_TOKEN}){{0,9}})(?![a-z0-9_])",
     re.I,
 )
 # Literals one of which the CVV and expiry rule needs.

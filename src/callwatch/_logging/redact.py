@@ -104,6 +104,7 @@ _WORD_HINTS = ("earer", "EARER", "oken", "OKEN", *CARD_DATA_HINTS)
 # Invisible characters that could split a number or a key, and digits of every script.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
 _UNICODE_DIGIT = re.compile(r"(?![0-9])\d")
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 _clean: set[str] = set()
 _clean_pii: set[str] = set()
@@ -190,9 +191,13 @@ def _may_hold_something(text: str, pii: bool) -> bool:
 
 
 def _normalise(text: str) -> str:
-    """Fullwidth and other compatibility forms folded, every script's digits as ASCII,
-    invisible characters removed: what a reader sees is what the rules match."""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
+    """Fullwidth forms folded to ASCII, every script's digits read as ASCII, invisible
+    characters removed: what a reader sees as a digit or a letter is one to the rules.
+
+    Only these: a wider folding (NFKC) would turn ``¼`` into digits and move the
+    boundaries between numbers a reader sees.
+    """
+    text = _INVISIBLE.sub("", text.translate(_FULLWIDTH))
     return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.digit(m.group(), 0)), text)
 
 
