@@ -463,7 +463,7 @@ _UTTERANCE_KEYS = frozenset(
 
 class RedactProcessor:
     """Pipeline processor masking the message, logger name, call id, every extra (keys too)
-    and the exception text, each cut to ``max_field_chars`` first.
+    and the exception text, each cut to ``max_field_chars`` (``LOG_MAX_FIELD_CHARS``) first.
 
     The record dict belongs to the pipeline and is updated in place; the user's
     ``extra`` dict (and anything inside it) is copied on write, never changed.
@@ -473,7 +473,7 @@ class RedactProcessor:
 
     __slots__ = ("_calls", "_clean", "_quiet", "_redactor", "pii")
 
-    def __init__(self, pii: bool, max_field_chars: int | None = None) -> None:
+    def __init__(self, pii: bool, max_field_chars: int = 16384) -> None:
         self.pii = pii
         self._clean = _clean_pii if pii else _clean
         self._redactor = _Redactor(pii, max_field_chars)
