@@ -770,3 +770,15 @@ def test_the_digits_kept_per_call_are_bounded() -> None:
     calls.redact("c", "3782 8224")
     assert calls.redact("a", "1111 1111") == "1111 1111"  # forgotten: the oldest call
     assert calls.redact("c", "6310005") == CARD
+
+
+def test_a_cvv_or_expiry_answered_in_its_own_record_is_masked() -> None:
+    processor = RedactProcessor(pii=False)
+    assert _said(processor, "c-7", "Bot: what is the security code?") == (
+        "Bot: what is the security code?"
+    )
+    assert _said(processor, "c-7", "User: one two three") == f"User: {REDACTED}"
+    assert _said(processor, "c-7", "User: 456") == "User: 456"  # the answer came already
+    _said(processor, "c-7", "Bot: and the expiry date?")
+    assert _said(processor, "c-7", "User: oh nine twenty seven") == f"User: {REDACTED}"
+    assert _said(processor, "c-8", "User: 789") == "User: 789"  # another call asked nothing

@@ -234,12 +234,13 @@ def digit_runs(
         yield start, end, tokens
 
 
-def _replace(text: str, spans: list[tuple[int, int]], marker: str) -> str:
+def _replace(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """``text`` with each (start, end, marker) span, in order, replaced by its marker."""
     if not spans:
         return text
     pieces: list[str] = []
     last = 0
-    for start, end in spans:
+    for start, end, marker in spans:
         pieces.append(text[last:start])
         pieces.append(marker)
         last = end
@@ -260,16 +261,22 @@ def redact_cards(text: str, digits: int, words: int) -> str:
         spoken = False
     else:
         return text
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, str]] = []
     for start, end, tokens in digit_runs(text, spoken, _MIN_CARD, _PRECISE_TOKENS):
         # A run read in C only is masked whole: it may hold a card, it is not searched.
-        spans.extend(_run_cards(tokens) if tokens else [(start, end)])
-    return _replace(text, spans, CARD)
+        for span in _run_cards(tokens) if tokens else [(start, end)]:
+            spans.append((*span, CARD))
+    return _replace(text, spans)
 
 
 def _plausible_expiry(digits: str) -> bool:
     month = digits[:1] if len(digits) in (3, 5) else digits[:2]
     return 3 <= len(digits) <= 6 and 1 <= int(month) <= 12
+
+
+def _card_data_shaped(digits: str) -> bool:
+    """A CVV (3–4 digits) or an expiry (a month and a year)."""
+    return 3 <= len(digits) <= 4 or _plausible_expiry(digits)
 
 
 def _card_data(match: re.Match[str]) -> str:
@@ -306,59 +313,76 @@ _CARD_CONTEXT = re.compile(
 _CONTEXT_HINTS = ("card", "credit", "debit", "visa", "amex", "cv", "cid", "csc", "security",
                   "verification")  # fmt: skip
 _CONTEXT_RECORDS = 16
+_CARD_DATA_WORD = re.compile(rf"(?<![a-z])(?:{_CVV_WORDS}|{_EXPIRY_WORDS})(?![a-z])", re.I)
+_ASKED_RECORDS = 2
 _MID_CARD_DIGITS = 6
 _GROUP_DIGITS = 4  # a shorter run ("for", "to") starts no card
 _IIN_FIRST = "23456"  # Mastercard 2-series, Amex/Diners/JCB, Visa, Mastercard, Discover/UnionPay
 
 
 class CallDigits:
-    """Per call: the last digits said and whether the call is collecting a card.
+    """Per call: the last digits said, whether the call is collecting a card, and
+    whether its CVV or expiry was just asked for.
 
     A caller who pauses mid-card is transcribed as two records ("4111 1111",
     then "1111 1111"). The second is masked when, with the first one's digits,
     it completes a card; while a call is collecting a card (a card word or a
     masked card in one of its last 16 records) a run of 6 or more digits that
-    could start a card, or one that continues such digits, is masked too.
-    Bounded: ``max_calls`` calls (least recently logged forgotten first), at
-    most 18 digits each.
+    could start a card, or one that continues such digits, is masked too. After
+    a record naming the CVV or expiry without one, the first number shaped like
+    one in the next two records is masked. Bounded: ``max_calls`` calls (least
+    recently logged forgotten first), at most 18 digits each.
     """
 
     __slots__ = ("_calls", "_max_calls")
 
     def __init__(self, max_calls: int = 1024) -> None:
-        self._calls: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._calls: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
         self._max_calls = max_calls
 
     @staticmethod
     def relevant(text: str) -> bool:
         """Whether ``text`` holds a digit, a digit word or a card word: anything a call
         should remember."""
-        return any(count_digits(text)) or _in_card_context(text)
+        return any(count_digits(text)) or _in_card_context(text) or _asks_card_data(text)
 
     def redact(self, call_id: str, text: str) -> str:
         """``text`` (already redacted on its own) with the digits it shares with its call masked."""
-        tail, context = self._calls.pop(call_id, ("", 0))
+        tail, context, asked = self._calls.pop(call_id, ("", 0, 0))
         context = _CONTEXT_RECORDS if _in_card_context(text) else max(context - 1, 0)
         mid_card = context > 0
-        spans: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, str]] = []
         # Only the first run of a text can continue the previous record's digits.
         first = True
         for start, end, tokens in digit_runs(text, spoken=count_digits(text)[1] > 0):
             digits = "".join(token[2] for token in tokens)
-            if (first and _continues_card(tail, digits, mid_card)) or (
+            if first and asked and _card_data_shaped(digits):
+                spans.append((start, end, REDACTED))
+                asked = 0
+            elif (first and _continues_card(tail, digits, mid_card)) or (
                 mid_card and len(digits) >= _MID_CARD_DIGITS and digits[0] in _IIN_FIRST
             ):
-                spans.append((start, end))
+                spans.append((start, end, CARD))
             following = _next_tail(tail if first else "", digits, mid_card)
             # A short number ("took 350 ms" between two utterances) leaves the tail as it was.
             if following or len(digits) >= _GROUP_DIGITS:
                 tail = following
             first = False
-        if tail or context:
-            self._calls[call_id] = (tail, context)
+        asked = _ASKED_RECORDS if _asks_card_data(text) else max(asked - 1, 0)
+        if tail or context or asked:
+            self._calls[call_id] = (tail, context, asked)
             if len(self._calls) > self._max_calls:
                 self._calls.popitem(last=False)
-        return _replace(text, spans, CARD)
+        return _replace(text, spans)
+
+
+def _asks_card_data(text: str) -> bool:
+    """Whether ``text`` names the CVV or expiry without giving it (a prompt)."""
+    return (
+        REDACTED not in text
+        and any(hint in text for hint in CARD_DATA_HINTS)
+        and _CARD_DATA_WORD.search(text) is not None
+    )
 
 
 def _in_card_context(text: str) -> bool:
