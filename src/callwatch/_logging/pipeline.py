@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import socket
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from time import time_ns
@@ -27,6 +26,7 @@ from callwatch._logging.console import pretty
 from callwatch._logging.files import log_path
 from callwatch._logging.keys import KeyRedactor
 from callwatch._logging.otel import trace_processor
+from callwatch._logging.records import Origin, own_record
 from callwatch._logging.redact import REDACTED, RedactProcessor, redact_text
 from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render, safe_repr
 from callwatch._logging.retention import Maintenance
@@ -80,11 +80,12 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.min_level = LEVELS[settings.log_level]
-        self.app = settings.app_name
-        self.environment = settings.environment
         # Once per process: a forked worker builds its own pipeline, with its own pid.
-        self.host = socket.gethostname()
-        self.pid = os.getpid()
+        self.origin = Origin(
+            settings.app_name, settings.environment, socket.gethostname(), os.getpid()
+        )
+        self.app, self.environment = self.origin.app, self.origin.environment
+        self.host, self.pid = self.origin.host, self.origin.pid
         self.max_field_chars = settings.max_field_chars
         self.capture: list[dict[str, Any]] | None = None
         self.pii = settings.redact_pii
@@ -102,13 +103,7 @@ class Pipeline:
         self.json_console = None if not settings.console else not settings.development
         self.colour = os.isatty(1) if self.json_console is False else False
         self.audit = AuditChain(settings.audit_hmac_key)
-        self.writer = Writer(settings, handlers, self.notice)
-        self.submit = self.writer.submit
-        # The writer's queue, read inline on the hot path (None once stopped).
-        self.queue: deque[Item] | None = self.writer.queue
-        self.queue_capacity = settings.queue_size
-        self.high_water = self.writer.high_water
-        self.wake = self.writer.wake
+        self.writer = Writer(settings, handlers, self.origin, self.json_console, self.colour)
         self.queued_sinks = HANDLERS | APP | (CONSOLE if self.json_console else 0)
         self.timer_sinks = self.queued_sinks | PERFORMANCE
         if settings.files:
@@ -193,13 +188,7 @@ class Pipeline:
                     rendered if sinks & CONSOLE else None,
                     levelno,
                 )
-                queue = self.queue
-                if queue is not None and len(queue) < self.queue_capacity:
-                    queue.append(item)
-                    if len(queue) >= self.high_water and not self.wake.is_set():
-                        self.wake.set()
-                else:
-                    self.submit(item)
+                self.writer.submit(item)
                 return
             self._dispatch(record, rendered, levelno, kind)
         except Exception as exc:
@@ -223,7 +212,7 @@ class Pipeline:
         elif levelno >= ERROR:
             self.writer.write_now(item)
         else:
-            self.submit(item)
+            self.writer.submit(item)
 
     def _append_audit(self, record: dict[str, Any], day: str) -> None:
         if not self.settings.files:
@@ -238,10 +227,6 @@ class Pipeline:
 
     def render(self, record: dict[str, Any]) -> bytes:
         return render(record, self.max_field_chars)
-
-    def notice(self, message: str, extra: dict[str, object]) -> None:
-        """A WARNING about the pipeline itself (drops), logged from inside the writer."""
-        self.emit(logging.WARNING, "callwatch", "writer", 0, message, dict(extra))
 
     def clean_name(self, name: str) -> str:
         """A logger name or call id as records show it: bounded (as call ids are), redacted,
@@ -276,20 +261,17 @@ class Pipeline:
         STATS.add("internal_errors")
         error_type = type(exc).__name__
         try:
-            record: dict[str, Any] = {
-                "timestamp": timestamp,
-                "level": LEVEL_NAMES.get(levelno, "ERROR"),
-                "logger": self._safe_name(logger),
-                "function": self._safe_name(function),
-                "line": line if type(line) is int else 0,
-                "message": UNBUILDABLE,
-                "app": self.app,
-                "environment": self.environment,
-                "host": self.host,
-                "pid": self.pid,
-                "call_id": self._safe_name(_call_id.get()),
-                "extra": {"error_type": error_type},
-            }
+            record = own_record(
+                self.origin,
+                LEVEL_NAMES.get(levelno, "ERROR"),
+                self._safe_name(function) or "?",
+                UNBUILDABLE,
+                {"error_type": error_type},
+                logger=self._safe_name(logger) or "?",
+                line=line if type(line) is int else 0,
+                call_id=self._safe_name(_call_id.get()),
+                at=timestamp,
+            )
             if self.capture is not None:
                 self.capture.append(record)
             else:
@@ -324,8 +306,6 @@ class Pipeline:
         if self.maintenance is not None:
             self.maintenance.stop(min(timeout, 1.0))
         self.writer.stop(timeout)
-        self.queue = None
-        self.submit = self.writer.write_now
         self.audit.close()
 
 
