@@ -110,7 +110,9 @@ async def test_logging_samples(log_dir: Path) -> None:
         "stt_transcription",
         "llm_generation",
     ]
-    assert read_records(log_dir, "audit")[0]["extra"]["cost_usd"] == 0.04
+    (audit,) = read_records(log_dir, "audit")
+    assert audit["extra"]["cost_usd"] == 0.04
+    assert audit["call_id"] == "ast-1"  # a search on the call id finds the audit record
     assert app[-1]["extra"] == {"user_id": "u-7", "method": "oauth", "provider": "google"}
 
 

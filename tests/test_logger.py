@@ -529,3 +529,22 @@ def test_keys_of_extra_are_redacted_like_values(log_dir: Path) -> None:
     first, second = read_records(log_dir, "app")
     assert first["extra"] == {"[CARD]": "a", "[CARD]#2": "b", "password=[REDACTED]": "[REDACTED]", "ok": 1}
     assert second["extra"] == {"token=[REDACTED]": 1}
+
+
+
+def test_a_stdlib_record_that_cannot_be_read_becomes_a_marker_not_a_stderr_dump(
+    log_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from callwatch._logging.pipeline import UNBUILDABLE
+
+    record = logging.LogRecord(
+        "payments", logging.ERROR, __file__, 1, "password=hunter2", None,
+        (ValueError, ValueError("x"), 42),  # a traceback that is not one
+    )
+    bridge = next(h for h in logging.getLogger().handlers if type(h).__name__ == "BridgeHandler")
+    bridge.handle(record)  # pytest's own capture handler would choke on it first
+    (marker,) = read_records(log_dir, "errors")
+    assert marker["message"] == UNBUILDABLE
+    assert marker["logger"] == "payments"
+    err = capfd.readouterr().err
+    assert "Logging error" not in err and "hunter2" not in err

@@ -113,7 +113,7 @@ class Pipeline:
         self.maintenance = (
             Maintenance(settings.log_dir, settings.retention) if settings.files else None
         )
-        self.bridge = BridgeHandler(self.emit)
+        self.bridge = BridgeHandler(self.emit, self.call_failed)
 
     def emit(
         self,
@@ -287,7 +287,7 @@ class Pipeline:
                     f"{UNBUILDABLE!r}, counted in internal_errors\n".encode(),
                 )
 
-    def call_failed(self, exc: Exception, levelno: int, kind: int, logger: str) -> None:
+    def call_failed(self, exc: Exception, levelno: int, logger: str, kind: int = LOG) -> None:
         """A logging call failed before its record reached :meth:`emit`: log the marker."""
         STATS.add("internal_errors")
         marker = {"error_type": type(exc).__name__}
