@@ -300,7 +300,7 @@ def test_call_ids_are_bounded_and_redacted_before_they_reach_records(log_dir: Pa
     audit_log("Call completed", call_id=["4111111111111111"])
     clear_context()
     app = read_records(log_dir, "app")
-    assert len(app[0]["call_id"]) <= MAX_CALL_ID_CHARS + 1
+    assert len(app[0]["call_id"]) == MAX_CALL_ID_CHARS
     assert get_call_id() is None
     assert [r["call_id"] for r in app[1:3]] == ["[CARD]", "password=[REDACTED]"]
     (audit,) = read_records(log_dir, "audit")
@@ -331,13 +331,11 @@ def test_stdlib_loggers_flow_into_the_pipeline(log_dir: Path) -> None:
     assert [r["message"] for r in read_records(log_dir, "errors")] == ["ARI socket closed"]
 
 
-def test_stdlib_logger_names_are_redacted_and_bounded(log_dir: Path) -> None:
+def test_stdlib_logger_names_are_redacted(log_dir: Path) -> None:
     logging.getLogger("tenant.4111111111111111").warning("named after a card")
     logging.getLogger("sk-" + "a" * 40).warning("named after a key")
-    logging.getLogger("n" * 10_000).warning("a long name")
     names = [r["logger"] for r in read_records(log_dir, "app")]
-    assert names[:2] == ["tenant.[CARD]", "[REDACTED]"]
-    assert len(names[2]) < 200
+    assert names == ["tenant.[CARD]", "[REDACTED]"]
 
 
 def test_add_handler_receives_the_json_line(log_dir: Path) -> None:

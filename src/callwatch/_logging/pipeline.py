@@ -20,15 +20,13 @@ from orjson import dumps
 
 from callwatch import _runtime
 from callwatch._logging import records
-from callwatch._logging import redact as _redact
 from callwatch._logging.audit import AuditChain
 from callwatch._logging.console import pretty
 from callwatch._logging.files import log_path
-from callwatch._logging.keys import KeyRedactor
 from callwatch._logging.otel import trace_processor
 from callwatch._logging.records import Origin, own_record
-from callwatch._logging.redact import REDACTED, RedactProcessor, redact_text
-from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render, safe_repr
+from callwatch._logging.redact import RedactProcessor, redact_name, register_secret
+from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render
 from callwatch._logging.retention import Maintenance
 from callwatch._logging.stats import STATS
 from callwatch._logging.stdlib import BridgeHandler
@@ -52,7 +50,6 @@ __all__ = [
     "current",
     "handlers",
     "processors",
-    "register_secret",
 ]
 
 Processor = Callable[[Any, str, dict[str, Any]], "dict[str, Any] | None"]
@@ -63,7 +60,6 @@ METHOD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critic
 
 # The message of a record that could not be built; nothing of the original is kept.
 UNBUILDABLE = "[callwatch: record could not be built]"
-_NAMES_LIMIT = 4096
 
 # Kinds of record, each with its own destination files.
 LOG, AUDIT, TIMER = 0, 1, 2
@@ -89,12 +85,11 @@ class Pipeline:
         self.max_field_chars = settings.max_field_chars
         self.capture: list[dict[str, Any]] | None = None
         self.pii = settings.redact_pii
-        # Logger names and call ids repeat: each is bounded and redacted once.
-        self.names: dict[str, str] = {}
         self._said_unbuildable = False
         # The bound method, not the object: calling an instance costs a slot lookup.
-        self.keys = KeyRedactor(settings.redact_pii)
-        chain: list[Processor] = [RedactProcessor(settings.redact_pii).__call__, self.keys.__call__]
+        # Fields are cut to LOG_MAX_FIELD_CHARS before they are scanned, not after.
+        redact = RedactProcessor(settings.redact_pii, settings.max_field_chars)
+        chain: list[Processor] = [redact.__call__]
         add_trace_ids = trace_processor()
         if add_trace_ids is not None:
             chain.append(add_trace_ids)
@@ -142,11 +137,10 @@ class Pipeline:
             call_id = _call_id.get()
             if call_id is None and "call_id" in extra:
                 call_id = bounded_call_id(extra["call_id"])  # audit_log(call_id=...)
-            names = self.names
             record: dict[str, Any] = {
                 "timestamp": timestamp,
                 "level": LEVEL_NAMES[levelno],
-                "logger": names.get(logger) or self.clean_name(logger),
+                "logger": logger,
                 "function": function,
                 "line": line,
                 "message": message,
@@ -154,7 +148,7 @@ class Pipeline:
                 "environment": self.environment,
                 "host": self.host,
                 "pid": self.pid,
-                "call_id": call_id and (names.get(call_id) or self.clean_name(call_id)),
+                "call_id": call_id,
                 "extra": extra,
             }
             if exception is not None:
@@ -228,21 +222,6 @@ class Pipeline:
     def render(self, record: dict[str, Any]) -> bytes:
         return render(record, self.max_field_chars)
 
-    def clean_name(self, name: str) -> str:
-        """A logger name or call id as records show it: bounded (as call ids are), redacted,
-        then remembered."""
-        cleaned = redact_text(bounded_call_id(name) or "", pii=self.pii)
-        names = self.names
-        if len(names) >= _NAMES_LIMIT:
-            names.clear()
-        names[name] = cleaned
-        return cleaned
-
-    def forget_clean(self) -> None:
-        """Texts remembered as clean may hold a secret registered since."""
-        self.names.clear()
-        self.keys.forget()
-
     def failed(
         self,
         exc: Exception,
@@ -294,12 +273,7 @@ class Pipeline:
         self.emit(levelno, logger, "?", 0, UNBUILDABLE, marker, None, kind)
 
     def _safe_name(self, name: object) -> str | None:
-        if name is None:
-            return None
-        try:
-            return self.clean_name(name if type(name) is str else safe_repr(name))
-        except Exception:
-            return REDACTED
+        return None if name is None else redact_name(name, pii=self.pii)
 
     def stop(self, timeout: float) -> None:
         """Flush and stop background work; records logged afterwards are written directly."""
@@ -324,17 +298,6 @@ def _writability_problem(log_dir: Path) -> OSError | None:
 current: Pipeline | None = None
 
 
-def register_secret(text: str | None) -> None:
-    """Mask a configured secret (a token, a key, a webhook URL) wherever callwatch shows text."""
-    register = getattr(_redact, "register_secret", None)
-    if not text or register is None:
-        return
-    register(text)
-    pipeline = current
-    if pipeline is not None:
-        pipeline.forget_clean()
-
-
 def _start(settings: Settings) -> None:
     global current
     for secret in (
@@ -343,7 +306,8 @@ def _start(settings: Settings) -> None:
         settings.alert_webhook_url,
         settings.slack_webhook_url,
     ):
-        register_secret(secret)
+        if secret:
+            register_secret(secret)  # masked wherever it is quoted, from now on
     pipeline = Pipeline(settings)
     root = logging.getLogger()
     for handler in list(root.handlers):
