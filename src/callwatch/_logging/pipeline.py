@@ -267,10 +267,9 @@ class Pipeline:
                 )
 
     def call_failed(self, exc: Exception, levelno: int, logger: str, kind: int = LOG) -> None:
-        """A logging call failed before its record reached :meth:`emit`: log the marker."""
-        STATS.add("internal_errors")
-        marker = {"error_type": type(exc).__name__}
-        self.emit(levelno, logger, "?", 0, UNBUILDABLE, marker, None, kind)
+        """A logging call failed before its record reached :meth:`emit`: write the marker."""
+        if levelno >= self.min_level or kind == AUDIT:
+            self.failed(exc, records.timestamp(), levelno, kind, logger, "?", 0)
 
     def _safe_name(self, name: object) -> str | None:
         return None if name is None else redact_name(name, pii=self.pii)
