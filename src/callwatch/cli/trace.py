@@ -75,8 +75,8 @@ class Stage:
 class CallTrace:
     """The records of one call and what they add up to.
 
-    Copies are recognised among the last 262,144 distinct records taken,
-    which covers every call a voice agent makes.
+    Copies are recognised among up to 262,144 records remembered at once
+    (then the memory starts afresh), far more than any call makes.
     """
 
     call_id: str
