@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the names __getattr__ loads, as a type checker should see t
         record_call_start,
         record_error,
         record_response_time,
+        record_usage,
     )
     from callwatch.routes import (
         require_token,
@@ -123,6 +124,7 @@ __all__ = [
     "record_call_start",
     "record_error",
     "record_response_time",
+    "record_usage",
     "remove_handler",
     "require_token",
     "router",
