@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -125,3 +126,35 @@ def test_the_oldest_live_worker_alone_judges_alert_thresholds(tmp_path: Path) ->
     assert not reader.is_leader()
     (tmp_path / f"callwatch-w-{2**22 + 7}-100.mmap").touch()  # dead: no role
     assert not reader.is_leader()
+
+
+SIBLING = """
+import os, sys, time, psutil
+parent = psutil.Process(os.getppid())
+deadline = time.monotonic() + 20
+while len(parent.children()) < 2 and time.monotonic() < deadline:
+    time.sleep(0.05)
+import callwatch
+from callwatch.monitoring import production_monitor
+callwatch.configure(console=False)
+print(production_monitor.fleet is None)
+callwatch.shutdown()
+"""
+UNKNOWN_SERVER = """
+import subprocess, sys
+children = [subprocess.Popen([sys.executable, "-c", sys.argv[1]], stdout=subprocess.PIPE)
+            for _ in range(2)]
+print("".join(c.communicate(timeout=60)[0].decode() for c in children), end="")
+"""
+
+
+def test_workers_of_an_unknown_pre_fork_server_say_how_to_share_metrics(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+    env.update(LOG_DIR=str(tmp_path / "logs"), ENVIRONMENT="production")
+    result = subprocess.run([sys.executable, "-c", UNKNOWN_SERVER, SIBLING], env=env,
+                            capture_output=True, timeout=90, check=True)
+    assert result.stdout.split() == [b"True", b"True"]  # each stays a lone process
+    records = [orjson.loads(line) for path in (tmp_path / "logs" / "app").glob("*.log")
+               for line in path.read_bytes().splitlines()]
+    warnings = [r for r in records if "PROMETHEUS_MULTIPROC_DIR" in r["message"]]
+    assert len(warnings) == 2 and {r["level"] for r in warnings} == {"WARNING"}  # one each

@@ -42,7 +42,8 @@ async def eventually(predicate, timeout: float = 20.0) -> None:
 @pytest.fixture(autouse=True)
 def fast_delivery(tmp_path: Path) -> Iterator[None]:
     callwatch.configure(log_dir=tmp_path / "logs", console=False, environment="production",
-                        alert_timeout_sec=0.5, alert_max_retries=5)
+                        alert_timeout_sec=0.5, alert_max_retries=5,
+                        alert_resolve_sec=0)  # resolved at the first clear check
     alert_manager.unregister_handler("console")
     alert_manager.delivery.backoff_base_sec = 0.02
     alert_manager.reset()

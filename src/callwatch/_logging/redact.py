@@ -108,6 +108,10 @@ _WORD_HINTS = ("earer", "EARER", "oken", "OKEN", *CARD_DATA_HINTS)
 # Invisible characters that could split a number or a key, and digits of every script.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
 _UNICODE_DIGIT = re.compile(r"(?![0-9])\d")
+# Fullwidth ASCII (U+FF01-U+FF5E) and the ideographic space, as their ASCII forms.
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+_MAX_PASSES = 4
 
 _clean: set[str] = set()
 _clean_pii: set[str] = set()
@@ -175,6 +179,17 @@ def _counts(text: str) -> tuple[int, int]:
 
 
 def _redact_slow(text: str, pii: bool) -> str:
+    # A marker can bring two pieces together that no rule matched apart ("001Password=0"
+    # once its CVV is masked): repeat until nothing changes, so masking is idempotent.
+    for _ in range(_MAX_PASSES):
+        masked = _redact_pass(text, pii)
+        if masked == text:
+            break
+        text = masked
+    return text
+
+
+def _redact_pass(text: str, pii: bool) -> str:
     # Card numbers first: their marker may expose a key=value pair that was glued
     # to the digits, and no later marker creates digits; the CVV and expiry last.
     digits, words = _counts(text)
@@ -201,10 +216,14 @@ def _may_hold_something(text: str, pii: bool) -> bool:
 
 
 def _normalise(text: str) -> str:
-    """Fullwidth and other compatibility forms folded, every script's digits as ASCII,
-    invisible characters removed: what a reader sees is what the rules match."""
-    text = _INVISIBLE.sub("", unicodedata.normalize("NFKC", text))
-    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.digit(m.group(), 0)), text)
+    """Fullwidth forms folded, every script's decimal digits as ASCII, invisible
+    characters removed: what a reader sees is what the rules match.
+
+    Not NFKC: it turns ``¼`` into ``1⁄4`` and ``²`` into ``2``, whose digits then
+    glue onto a card number next to them and hide it from the Luhn check.
+    """
+    text = _INVISIBLE.sub("", text).translate(_FULLWIDTH)
+    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
 
 
 def _redact_text(text: str, pii: bool) -> str:

@@ -80,7 +80,7 @@ def _server_of(parent: psutil.Process) -> str | None:
 def _has_sibling_workers(parent: psutil.Process) -> bool:
     """Two or more children of our parent run our interpreter: a pre-fork server, likely."""
     try:
-        exe = sys.executable
+        exe = os.path.realpath(sys.executable)
         return sum(1 for child in parent.children() if child.exe() == exe) >= 2
     except (psutil.Error, OSError):
         return False
