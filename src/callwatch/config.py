@@ -47,6 +47,8 @@ BOUNDS: dict[str, float] = {
     "alert_max_retries": 100,
     "alert_queue_size": 1_000_000,
 }
+# Settings for which zero means "at once" (a firing alert resolves as soon as it is clear).
+_MAY_BE_ZERO = frozenset({"alert_resolve_sec"})
 MIN_TOKEN_CHARS = 16
 _URL_FIELDS = ("alert_webhook_url", "slack_webhook_url")
 
@@ -271,9 +273,11 @@ def _validate(settings: Settings) -> None:
         value = getattr(settings.retention if owner else settings, attribute)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{_variable(name)} is not a number")
-        if not (math.isfinite(value) and 0 < value <= largest):
+        smallest_ok = value >= 0 if name in _MAY_BE_ZERO else value > 0
+        if not (math.isfinite(value) and smallest_ok and value <= largest):
+            least = "zero or more" if name in _MAY_BE_ZERO else "positive"
             raise ConfigError(
-                f"{_variable(name)}={value!r} must be positive and at most {largest:g}"
+                f"{_variable(name)}={value!r} must be {least} and at most {largest:g}"
             )
     for name in _URL_FIELDS:
         if getattr(settings, name) is not None:
