@@ -13,7 +13,9 @@ import pytest
 from fastapi import FastAPI
 
 import callwatch
-from callwatch import monitoring, routes
+from callwatch import alerting, monitoring, routes
+from callwatch._alerts.lifecycle import make_spec
+from tests.helpers import read_records
 
 TOKEN = "s3cr3t-monitoring-token"
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
@@ -423,3 +425,82 @@ async def test_dashboard_page_is_self_contained(client: httpx.AsyncClient) -> No
 @pytest.mark.parametrize("asset", ["index.htm", "..%2Froutes.py", "%2e%2e", "routes.py", "dashboard.JS"])
 async def test_only_the_shipped_assets_are_served(client: httpx.AsyncClient, asset: str) -> None:
     assert (await client.get(f"/monitoring/dashboard/{asset}")).status_code == 404
+
+
+# --- hostile requests ------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("with_token")
+async def test_every_answer_says_nosniff(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = [await client.get(path, headers=AUTH) for path in [*PROTECTED, *OPEN]]
+    answers += [
+        await client.get("/monitoring/metrics"),  # 401
+        await client.get("/monitoring/alerts", params={"limit": "abc"}, headers=AUTH),  # 422
+        await client.post("/monitoring/metrics", headers=AUTH),  # 405
+        await client.get("/monitoring/dashboard/routes.py"),  # 404
+        await client.get("/monitoring/metrics/", headers=AUTH),  # 307
+        await client.get("/monitoring/dashboard/dashboard.css"),
+    ]
+    monkeypatch.setattr(monitoring, "get_metrics", lambda: 1 / 0)
+    answers.append(await client.get("/monitoring/metrics", headers=AUTH))  # 500
+    assert {a.status_code for a in answers} >= {200, 307, 401, 404, 405, 422, 500}
+    assert [a.request.url.path for a in answers if a.headers.get("x-content-type-options") != "nosniff"] == []
+
+
+@pytest.mark.usefixtures("log_dir")
+@pytest.mark.parametrize(("path", "location"), [
+    ("/monitoring/metrics/", "/monitoring/metrics"),
+    ("/monitoring/metrics//", "/monitoring/metrics"),
+    ("/monitoring/alerts/?limit=5", "/monitoring/alerts?limit=5"),
+    ("/monitoring/dashboard/", "/monitoring/dashboard"),
+    ("/monitoring/dashboard/dashboard.js/", "/monitoring/dashboard/dashboard.js"),
+])
+async def test_a_trailing_slash_redirects_by_path_never_to_the_requests_host(
+    client: httpx.AsyncClient, path: str, location: str
+) -> None:
+    response = await client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 307
+    assert response.headers["location"] == location
+    assert (await client.get(location)).status_code == 200
+
+
+@pytest.mark.usefixtures("log_dir")
+@pytest.mark.parametrize("path", ["/monitoring/metrics/nothing", "/monitoring/nothing", "/monitoring/nothing/"])
+async def test_unknown_paths_are_not_redirected(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "evil.example" not in response.headers.get("location", "")
+
+
+@pytest.mark.usefixtures("log_dir")
+async def test_thousands_of_firing_alerts_are_counted_not_listed(client: httpx.AsyncClient) -> None:
+    lifecycle = alerting.alert_manager.lifecycle
+    for n in range(20_000):
+        spec = make_spec("Flood", f"flood {n}", "flood", {"n": str(n)}, managed=False)
+        lifecycle.fire(spec, "warning", n, 1, message=f"flood alert {n}")
+    try:
+        response = await client.get("/monitoring/alerts", params={"limit": 20})
+    finally:
+        alerting.alert_manager.reset()
+    body = response.json()
+    assert len(body["active"]) == 20
+    assert body["active_count"] == 20_000
+    assert len(body["history"]) == 20
+    assert len(response.content) < 50_000
+
+
+@pytest.mark.parametrize(("environment", "token", "warned"), [
+    ("production", None, True), ("production", TOKEN, False), ("development", None, False),
+])
+def test_production_without_a_token_warns_at_start_up(
+    tmp_path: Path, environment: str, token: str | None, warned: bool
+) -> None:
+    logs = tmp_path / "logs"
+    callwatch.configure(
+        log_dir=logs, console=False, environment=environment, monitoring_token=token
+    )
+    callwatch.shutdown()
+    warnings = [r for r in read_records(logs, "app") if "MONITORING_TOKEN" in r["message"]]
+    assert [r["level"] for r in warnings] == (["WARNING"] if warned else [])

@@ -6,7 +6,9 @@ samples the system or runs a check itself, so a burst of probes costs a cache
 lookup. With ``MONITORING_TOKEN`` set, every route but the probes
 (``/health``, ``/livez``, ``/readyz``) and the data-free dashboard assets needs
 ``Authorization: Bearer <token>``. No answer ever carries a traceback, a
-setting or a secret: failures become a generic JSON 500.
+setting or a secret: failures become a generic JSON 500. Every answer says
+``X-Content-Type-Options: nosniff``, and a path with a trailing slash is
+redirected by its path alone, never to the ``Host`` the request named.
 """
 
 from __future__ import annotations
@@ -21,20 +23,28 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
-from callwatch import alerting, monitoring
+from callwatch import _runtime, alerting, monitoring
 from callwatch._logging.redact import REDACTED, redact_text
 from callwatch._runtime import settings
+from callwatch.config import Settings
 from callwatch.logger import log
 
 __all__ = ["require_token", "router"]
 
 _HEALTH_JSON = "application/health+json"
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 _NO_STORE = {"Cache-Control": "no-store"}
 _PAGE_HEADERS = {
     **_NO_STORE,
@@ -44,7 +54,6 @@ _PAGE_HEADERS = {
         "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
 }
 _ASSETS = {
     "dashboard.js": "text/javascript; charset=utf-8",
@@ -54,21 +63,34 @@ _IETF_STATUS = {"healthy": "pass", "degraded": "warn", "unhealthy": "fail"}
 
 
 class _GuardedRoute(APIRoute):
-    """Turns any unexpected exception into a bare 500: the trace goes to the log, not the client."""
+    """Answers every request itself, ``nosniff`` included, errors too.
+
+    An unexpected exception becomes a bare 500: the trace goes to the log, not the client.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
             try:
-                return await handler(request)
-            except (HTTPException, RequestValidationError):
-                raise
+                response = await handler(request)
+            except HTTPException as exc:
+                response = await http_exception_handler(request, exc)
+            except RequestValidationError as exc:
+                response = await request_validation_exception_handler(request, exc)
             except Exception:
                 log.exception("monitoring route failed", route=request.url.path)
-                return _json({"error": "internal error"}, status_code=500)
+                response = _json({"error": "internal error"}, status_code=500)
+            response.headers.update(_NOSNIFF)
+            return response
 
         return guarded
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            headers = {"Allow": ", ".join(sorted(self.methods)), **_NOSNIFF}
+            raise HTTPException(405, headers=headers)
+        await super().handle(scope, receive, send)
 
 
 router = APIRouter(prefix="/monitoring", tags=["monitoring"], route_class=_GuardedRoute)
@@ -307,14 +329,24 @@ async def prometheus() -> Response:
 
 @router.get("/alerts", dependencies=_protected, responses=_UNAUTHORIZED)
 async def alerts(
-    limit: int = Query(50, ge=1, le=1000, description="How many past alerts to return"),
+    limit: int = Query(50, ge=1, le=1000, description="How many firing and past alerts to return"),
 ) -> Response:
-    """Firing alerts, the most recent past ones and the thresholds they are judged against."""
+    """The most severe firing alerts, the most recent past ones and the thresholds.
+
+    ``active_count`` says how many are firing in all; thousands of distinct alerts
+    are counted, not listed, and the answer is built off the event loop.
+    """
+    return await run_in_threadpool(_alerts_answer, limit)
+
+
+def _alerts_answer(limit: int) -> Response:
     manager = alerting.alert_manager
+    firing = manager.lifecycle.active()
     return _json(
         _scrub(
             {
-                "active": manager.active_alerts(),
+                "active": [alert.to_dict() for alert in firing[:limit]],
+                "active_count": len(firing),
                 "history": manager.history(limit=limit),
                 "thresholds": manager.thresholds,
                 "timestamp": _now(),
@@ -351,3 +383,52 @@ async def dashboard_asset(asset: str) -> Response:
     if media_type is None:
         raise HTTPException(404, detail="not found")
     return Response(_asset(asset), media_type=media_type, headers=_PAGE_HEADERS)
+
+
+# --- trailing slashes ------------------------------------------------------------------------
+
+
+async def _without_slash(request: Request) -> Response:
+    """``/monitoring/metrics/`` -> ``/monitoring/metrics``, as a path: never to a client's Host.
+
+    Without these routes the application's own trailing-slash redirect would build an
+    absolute URL from the request's ``Host`` header, an open redirect.
+    """
+    path = request.url.path
+    if not path.endswith("/"):
+        raise HTTPException(404, detail="not found")
+    target = "/" + path.strip("/")
+    query = request.url.query
+    location = f"{target}?{query}" if query else target
+    return Response(status_code=307, headers={"Location": location, **_NO_STORE})
+
+
+def _add_slash_routes() -> None:
+    paths = dict.fromkeys(r.path for r in router.routes if isinstance(r, APIRoute))
+    for path in paths:
+        router.add_api_route(
+            path.removeprefix(router.prefix) + "/{_trailing:path}",
+            _without_slash,
+            methods=["GET", "HEAD"],
+            include_in_schema=False,
+        )
+
+
+_add_slash_routes()
+
+
+# --- start-up --------------------------------------------------------------------------------
+
+
+def _warn_when_open(current: Settings) -> None:
+    """Production without MONITORING_TOKEN shows calls, errors and alerts to anyone who asks."""
+    if current.environment == "production" and current.monitoring_token is None:
+        log.warning(
+            "MONITORING_TOKEN is not set: the /monitoring routes answer anyone in production",
+            extra={"setting": "MONITORING_TOKEN"},
+        )
+
+
+_runtime.register(
+    _runtime.Component("routes", start=_warn_when_open, stop=lambda _timeout: None, priority=90)
+)
