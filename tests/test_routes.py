@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from fastapi import FastAPI
 import callwatch
 from callwatch import alerting, monitoring, routes
 from callwatch._alerts.lifecycle import make_spec
+from callwatch._history import HistoryRecorder
 from tests.helpers import read_records
 
 TOKEN = "s3cr3t-monitoring-token"
@@ -28,6 +30,7 @@ PROTECTED = [
     "/monitoring/status",
     "/monitoring/prometheus",
     "/monitoring/alerts",
+    "/monitoring/history",
 ]
 OPEN = ["/monitoring/health", "/monitoring/livez", "/monitoring/readyz", "/monitoring/dashboard"]
 
@@ -494,13 +497,50 @@ async def test_thousands_of_firing_alerts_are_counted_not_listed(client: httpx.A
 @pytest.mark.parametrize(("environment", "token", "warned"), [
     ("production", None, True), ("production", TOKEN, False), ("development", None, False),
 ])
-def test_production_without_a_token_warns_at_start_up(
+async def test_production_without_a_token_warns_at_start_up(
     tmp_path: Path, environment: str, token: str | None, warned: bool
 ) -> None:
     logs = tmp_path / "logs"
     callwatch.configure(
         log_dir=logs, console=False, environment=environment, monitoring_token=token
     )
+    app = make_app()
+    async with app.router.lifespan_context(app):  # what uvicorn runs as the app starts
+        pass
     callwatch.shutdown()
     warnings = [r for r in read_records(logs, "app") if "MONITORING_TOKEN" in r["message"]]
     assert [r["level"] for r in warnings] == (["WARNING"] if warned else [])
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+async def test_history_serves_the_points_on_disk_newest_last(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    callwatch.configure(log_dir=logs, console=False, monitoring_token=TOKEN)
+    try:
+        writer = HistoryRecorder(is_writer=lambda: True)
+        writer.directory = logs / "history"
+        start = (time.time() // 60 - 3) * 60
+        for minute in range(3):
+            writer.sample(start + 60 * minute)
+            for n in range(minute + 1):
+                monitoring.record_call_start(f"h-{minute}-{n}")
+                monitoring.record_call_end(f"h-{minute}-{n}", 5.0)
+        writer.sample(start + 180)
+        assert (await client.get("/monitoring/history")).status_code == 401
+        body = (await client.get("/monitoring/history", params={"minutes": 10}, headers=AUTH)).json()
+        recent = (await client.get("/monitoring/history", params={"minutes": 2}, headers=AUTH)).json()
+        merged = (await client.get(
+            "/monitoring/history", params={"minutes": 10, "step": 60}, headers=AUTH)).json()
+    finally:
+        callwatch.shutdown()
+    assert body["source"] == "disk"
+    points = body["points"]
+    assert [p["calls"] for p in points] == [1, 2, 3]
+    assert [p["t"] for p in points] == sorted(p["t"] for p in points)
+    assert {"t", "calls", "failed", "error_rate", "p50_ms", "p95_ms", "p99_ms", "active_calls"} <= set(points[0])
+    assert [p["calls"] for p in recent["points"]] == [2, 3]
+    assert sum(p["calls"] for p in merged["points"]) == 6

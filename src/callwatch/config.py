@@ -65,6 +65,8 @@ class Settings:
     health_check_timeout_sec: float = 1.0
     health_cache_ttl_sec: float = 1.0
     prometheus_multiproc_dir: Path | None = None
+    history_days: int = 7
+    prometheus_url: str | None = None
     # Alerting.
     alert_dedup_window_sec: float = 900.0
     alert_min_calls: int = 10
@@ -156,6 +158,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "HEALTH_CHECK_TIMEOUT_SEC": ("health_check_timeout_sec", _positive(float)),
     "HEALTH_CACHE_TTL_SEC": ("health_cache_ttl_sec", _positive(float)),
     "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _path),
+    "CALLWATCH_HISTORY_DAYS": ("history_days", _positive(int)),
+    "CALLWATCH_PROMETHEUS_URL": ("prometheus_url", _url),
     "ALERT_DEDUP_WINDOW_SEC": ("alert_dedup_window_sec", _positive(float)),
     "ALERT_MIN_CALLS": ("alert_min_calls", _positive(int)),
     "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _positive(float)),

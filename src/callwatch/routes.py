@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
@@ -35,7 +36,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from callwatch import _runtime, alerting, monitoring
+from callwatch import _history, alerting, monitoring
+from callwatch._history_promql import PrometheusUnavailable, history_from_prometheus
 from callwatch._logging.redact import REDACTED, redact_text
 from callwatch._runtime import settings
 from callwatch.config import Settings
@@ -93,7 +95,25 @@ class _GuardedRoute(APIRoute):
         await super().handle(scope, receive, send)
 
 
-router = APIRouter(prefix="/monitoring", tags=["monitoring"], route_class=_GuardedRoute)
+def _warn_when_open(current: Settings) -> None:
+    """Production without MONITORING_TOKEN shows calls, errors and alerts to anyone who asks."""
+    if current.environment == "production" and current.monitoring_token is None:
+        log.warning(
+            "MONITORING_TOKEN is not set: the /monitoring routes answer anyone in production",
+            extra={"setting": "MONITORING_TOKEN"},
+        )
+
+
+@asynccontextmanager
+async def _lifespan(_app: Any) -> AsyncIterator[None]:
+    """The application's start-up (FastAPI merges a router's lifespan into the app's)."""
+    _warn_when_open(settings())
+    yield
+
+
+router = APIRouter(
+    prefix="/monitoring", tags=["monitoring"], route_class=_GuardedRoute, lifespan=_lifespan
+)
 
 _bearer = HTTPBearer(auto_error=False, description="The MONITORING_TOKEN, when one is set.")
 _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
@@ -355,6 +375,38 @@ def _alerts_answer(limit: int) -> Response:
     )
 
 
+@router.get(
+    "/history",
+    dependencies=_protected,
+    responses={**_UNAUTHORIZED, 502: {"description": "CALLWATCH_PROMETHEUS_URL does not answer"}},
+)
+async def history(
+    minutes: int = Query(60, ge=1, le=366 * 1440, description="How far back, in minutes"),
+    step: int = Query(1, ge=1, le=1440, description="Minutes per point (charts of days)"),
+) -> Response:
+    """Per-minute fleet points, newest last: on disk (or in Prometheus), so they outlive a restart.
+
+    ``points``: ``t`` (the minute, UTC), ``calls``, ``failed``, ``error_rate``,
+    ``p50_ms``/``p95_ms``/``p99_ms`` (turn latency), ``active_calls``,
+    ``stages_p95_ms``, ``alerts``, ``failed_calls``. With ``step`` > 1, counts are
+    summed and latencies are the worst minute's.
+    """
+    current = settings()
+    minutes = min(minutes, current.history_days * 1440)
+    if current.prometheus_url:
+        try:
+            points = await history_from_prometheus(current.prometheus_url, minutes, step)
+        except PrometheusUnavailable as exc:
+            return _json({"error": str(exc)}, status_code=502)
+        source = "prometheus"
+    else:
+        points = await run_in_threadpool(
+            lambda: _history.aggregate(_history.recorder.read(minutes), step)
+        )
+        source = "disk"
+    return _json({"points": points, "source": source, "step_minutes": step, "timestamp": _now()})
+
+
 # --- dashboard (a page without data: the script fetches the routes above) -------------------
 
 
@@ -415,20 +467,3 @@ def _add_slash_routes() -> None:
 
 
 _add_slash_routes()
-
-
-# --- start-up --------------------------------------------------------------------------------
-
-
-def _warn_when_open(current: Settings) -> None:
-    """Production without MONITORING_TOKEN shows calls, errors and alerts to anyone who asks."""
-    if current.environment == "production" and current.monitoring_token is None:
-        log.warning(
-            "MONITORING_TOKEN is not set: the /monitoring routes answer anyone in production",
-            extra={"setting": "MONITORING_TOKEN"},
-        )
-
-
-_runtime.register(
-    _runtime.Component("routes", start=_warn_when_open, stop=lambda _timeout: None, priority=90)
-)
