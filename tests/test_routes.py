@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 
 import callwatch
-from callwatch import alerting, monitoring, routes
+from callwatch import _runtime, alerting, monitoring, routes
 from callwatch._alerts.lifecycle import make_spec
 from callwatch._history import HistoryRecorder
+from callwatch.cli import trace
+from callwatch.logger import audit_log, clear_context, log, perf_timer, set_call_id
 from tests.helpers import read_records
 
 TOKEN = "s3cr3t-monitoring-token"
@@ -544,3 +548,89 @@ async def test_history_serves_the_points_on_disk_newest_last(
     assert {"t", "calls", "failed", "error_rate", "p50_ms", "p95_ms", "p99_ms", "active_calls"} <= set(points[0])
     assert [p["calls"] for p in recent["points"]] == [2, 3]
     assert sum(p["calls"] for p in merged["points"]) == 6
+
+
+# --- a call's story --------------------------------------------------------------------------
+
+
+def log_a_call(call_id: str) -> None:
+    """One call as a voice agent logs it: turns, stages, an error, an audit event."""
+    set_call_id(call_id)
+    try:
+        log.info("Call started", extra={"caller": "+15550100"})
+        with perf_timer("stt_transcription"):
+            pass
+        log.info("turn", extra={"turn": 1, "turn_id": f"{call_id}-t1", "latency_ms": 640.0,
+                                "interrupted": False,
+                                "stages": {"stt": {"ttfb_ms": 120.0}, "llm": {"ttfb_ms": 380.0},
+                                           "tts": {"ttfb_ms": 140.0}}})
+        try:
+            raise TimeoutError("speech recognition timed out")
+        except TimeoutError:
+            log.exception("STT failed")
+        audit_log("Call completed", call_id=call_id, duration_sec=12.0)
+    finally:
+        clear_context()
+
+
+async def test_a_calls_story_is_what_trace_json_prints(
+    client: httpx.AsyncClient, with_token: None, tmp_path: Path
+) -> None:
+    log_a_call("story-1")
+    log_a_call("story-10")  # a longer id sharing the prefix is another call
+    _runtime.flush()
+    assert (await client.get("/monitoring/calls/story-1")).status_code == 401
+    response = await client.get("/monitoring/calls/story-1", headers=AUTH)
+    assert response.status_code == 200
+    story = response.json()
+    expected = trace.as_json(trace.collect(tmp_path / "logs", "story-1"))
+    assert story == orjson.loads(orjson.dumps(expected))
+    messages = [r["message"] for r in story["records"]]
+    assert {"Call started", "turn", "STT failed", "Call completed"} <= set(messages)
+    assert {r.get("call_id") for r in story["records"]} == {"story-1"}
+    assert "stt_transcription" in story["stages"]
+    failure = next(r for r in story["records"] if r["message"] == "STT failed")
+    assert "TimeoutError" in orjson.dumps(failure).decode()
+
+
+@pytest.mark.usefixtures("with_token")
+async def test_an_unknown_call_is_404_with_the_same_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/monitoring/calls/never-called", headers=AUTH)
+    assert response.status_code == 404
+    assert (response.json()["found"], response.json()["records"]) == (False, [])
+    too_long = await client.get("/monitoring/calls/" + "x" * 300, headers=AUTH)
+    assert too_long.status_code == 422
+
+
+async def test_a_huge_call_answers_its_start_and_end(
+    client: httpx.AsyncClient, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes, "_MAX_RECORDS", 10)
+    set_call_id("chatty")
+    for n in range(30):
+        log.info("tick", extra={"n": n})
+    clear_context()
+    _runtime.flush()
+    story = (await client.get("/monitoring/calls/chatty")).json()
+    assert [r["extra"]["n"] for r in story["records"]] == [0, 1, 2, 3, 4, 25, 26, 27, 28, 29]
+    assert story["records_left_out"] == 20
+
+
+async def test_call_pages_are_read_a_few_at_a_time(
+    client: httpx.AsyncClient, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real = routes._story
+
+    def slow_story(directory: Path, call_id: str) -> dict[str, Any]:
+        release.wait(10)
+        return real(directory, call_id)
+
+    monkeypatch.setattr(routes, "_story", slow_story)
+    pending = [asyncio.ensure_future(client.get(f"/monitoring/calls/c-{n}")) for n in range(2)]
+    await asyncio.sleep(0.2)
+    refused = await client.get("/monitoring/calls/c-3")
+    release.set()
+    assert refused.status_code == 503
+    assert [(await p).status_code for p in pending] == [404, 404]
+    assert (await client.get("/monitoring/calls/c-3")).status_code == 404

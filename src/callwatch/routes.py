@@ -13,8 +13,11 @@ redirected by its path alone, never to the ``Host`` the request named.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
+import pathlib
+import threading
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -23,7 +26,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
@@ -62,6 +65,11 @@ _ASSETS = {
     "dashboard.css": "text/css; charset=utf-8",
 }
 _IETF_STATUS = {"healthy": "pass", "degraded": "warn", "unhealthy": "fail"}
+_MAX_CALL_ID = 256
+_MAX_RECORDS = 5000
+_TRACE_SLOTS = 2
+_TRACE_TIMEOUT_SEC = 10.0
+_trace_slots = threading.BoundedSemaphore(_TRACE_SLOTS)
 
 
 class _GuardedRoute(APIRoute):
@@ -405,6 +413,51 @@ async def history(
         )
         source = "disk"
     return _json({"points": points, "source": source, "step_minutes": step, "timestamp": _now()})
+
+
+@router.get(
+    "/calls/{call_id}",
+    dependencies=_protected,
+    responses={
+        **_UNAUTHORIZED,
+        404: {"description": "no record of this call (same body, found: false)"},
+        503: {"description": "other call pages are being read, or this one took too long"},
+    },
+)
+async def call_story(
+    call_id: Annotated[str, Path(min_length=1, max_length=_MAX_CALL_ID)],
+) -> Response:
+    """The call's story as ``callwatch trace CALL_ID --json`` prints it, read from the log files.
+
+    At most ``_TRACE_SLOTS`` calls are read at once, each in a thread and answered
+    within ``_TRACE_TIMEOUT_SEC``; past ``_MAX_RECORDS`` records the middle of the
+    call is left out (``records_left_out`` says how many).
+    """
+    if not _trace_slots.acquire(blocking=False):
+        return _json({"error": "busy: other call pages are being read"}, status_code=503)
+    try:
+        work = asyncio.ensure_future(run_in_threadpool(_story, settings().log_dir, call_id))
+    except BaseException:
+        _trace_slots.release()
+        raise
+    work.add_done_callback(lambda _done: _trace_slots.release())
+    try:
+        story = await asyncio.wait_for(asyncio.shield(work), _TRACE_TIMEOUT_SEC)
+    except asyncio.TimeoutError:
+        return _json({"error": "the call's records took too long to read"}, status_code=503)
+    return _json(story, status_code=200 if story["found"] else 404)
+
+
+def _story(log_dir: pathlib.Path, call_id: str) -> dict[str, Any]:
+    from callwatch.cli import trace  # noqa: PLC0415  (loaded by the first call page)
+
+    story = trace.as_json(trace.collect(log_dir, call_id))
+    records = story["records"]
+    if len(records) > _MAX_RECORDS:
+        half = _MAX_RECORDS // 2
+        story["records"] = records[:half] + records[-half:]
+        story["records_left_out"] = len(records) - 2 * half
+    return story
 
 
 # --- dashboard (a page without data: the script fetches the routes above) -------------------
