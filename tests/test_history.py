@@ -151,3 +151,24 @@ def test_the_horizon_setting_is_validated(days: str) -> None:
         load_settings({"CALLWATCH_HISTORY_DAYS": days})
     assert load_settings({"CALLWATCH_HISTORY_DAYS": "30"}).history_days == 30
     assert load_settings({}).history_days == 7
+
+
+def test_the_longest_and_failed_calls_of_a_minute_are_named(log_dir: Path) -> None:
+    recorder = recorder_in(log_dir)
+    monitor = monitoring.production_monitor
+    monitor.add_call_listener(recorder.ended.on_start, recorder.ended.on_end)
+    try:
+        start = time.time() - MINUTE
+        recorder.sample(start)
+        for n in range(15):
+            monitoring.record_call_start(f"long-{n}")
+            monitoring.record_call_end(f"long-{n}", 10.0 + n, success=n != 3)
+        point = recorder.sample(time.time())
+    finally:
+        monitor.remove_call_listener(recorder.ended.on_start, recorder.ended.on_end)
+    assert point is not None
+    assert [c["call_id"] for c in point["longest_calls"]] == [f"long-{n}" for n in range(14, 4, -1)]
+    assert point["longest_calls"][0]["duration_sec"] == 24.0
+    assert point["failed_calls"][0] == "long-3"
+    merged = aggregate([point, {**point, "t": point["t"]}], 60)
+    assert len(merged[0]["longest_calls"]) == 10

@@ -11,9 +11,10 @@ never import it.
 
 from __future__ import annotations
 
+import heapq
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -35,6 +36,7 @@ __all__ = ["POINT_SEC", "HistoryRecorder", "aggregate", "error_rate", "recorder"
 POINT_SEC = 60
 MAX_STAGES = 12  # the busiest stages of a minute; a point stays small
 MAX_LISTED = 10  # call ids and alert events kept per point
+_MAX_ID = 200
 _SUFFIX = ".jsonl"
 _WORST = ("p50_ms", "p95_ms", "p99_ms", "active_calls")
 
@@ -86,6 +88,36 @@ def _percentile(hist: Histogram, q: float) -> float | None:
     return round(hist.quantile(q), 1) if hist.count else None
 
 
+class _EndedCalls:
+    """The longest and the failed calls that ended in this process since the last point."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._longest: list[tuple[float, str]] = []  # a min-heap of MAX_LISTED
+        self._failed: dict[str, None] = {}
+
+    def on_start(self, call_id: Hashable) -> None:
+        """Starts tell nothing a point keeps."""
+
+    def on_end(self, call_id: Hashable, duration_sec: float | None, success: bool) -> None:
+        name = str(call_id)[:_MAX_ID]
+        with self._lock:
+            if duration_sec is not None:
+                if len(self._longest) < MAX_LISTED:
+                    heapq.heappush(self._longest, (duration_sec, name))
+                elif duration_sec > self._longest[0][0]:
+                    heapq.heapreplace(self._longest, (duration_sec, name))
+            if not success and len(self._failed) < MAX_LISTED:
+                self._failed[name] = None
+
+    def take(self) -> tuple[list[tuple[float, str]], list[str]]:
+        """(longest first, failed) since the last take; starts the next minute empty."""
+        with self._lock:
+            longest, self._longest = self._longest, []
+            failed, self._failed = self._failed, {}
+        return sorted(longest, reverse=True), list(failed)
+
+
 class HistoryRecorder:
     """Samples the fleet once a minute and appends one point per minute (one writer per fleet)."""
 
@@ -98,6 +130,7 @@ class HistoryRecorder:
         self._totals = totals
         self._is_writer = is_writer
         self._alerts = alerts
+        self.ended = _EndedCalls()
         self._last: _Sample | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -112,6 +145,9 @@ class HistoryRecorder:
         self.directory = settings.log_dir / "history"
         self.days = settings.history_days
         self._last = None
+        self.ended.take()
+        production_monitor.remove_call_listener(self.ended.on_start, self.ended.on_end)
+        production_monitor.add_call_listener(self.ended.on_start, self.ended.on_end)
         self._stop = stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(stop,), daemon=True,
                                         name="callwatch-history")
@@ -120,6 +156,7 @@ class HistoryRecorder:
     def stop(self, timeout: float) -> None:
         """Component stop; a minute not yet whole is not written."""
         self._stop.set()
+        production_monitor.remove_call_listener(self.ended.on_start, self.ended.on_end)
         thread, self._thread = self._thread, None
         if thread is not None:
             thread.join(timeout)
@@ -157,8 +194,9 @@ class HistoryRecorder:
                   for name, hist in current.operations.items()}
         busiest = sorted((h for h in stages.items() if h[1].count), key=lambda h: -h[1].count)
         events = [a for a in self._alerts() if begin <= a.timestamp.timestamp() < end]
-        failed_calls = [e.get("call_id") for e in totals.recent_errors
-                        if begin <= (_epoch(e.get("timestamp")) or 0.0) < end]
+        longest, ended_failed = self.ended.take()
+        failed_calls = ended_failed + [e.get("call_id") for e in totals.recent_errors
+                                       if begin <= (_epoch(e.get("timestamp")) or 0.0) < end]
         return {
             "t": stamp(round(end / POINT_SEC) * POINT_SEC - POINT_SEC),
             "calls": max(0, current.started - last.started),
@@ -176,6 +214,8 @@ class HistoryRecorder:
                         "severity": a.severity, "title": a.title}
                        for a in events[:MAX_LISTED]],
             "failed_calls": list(dict.fromkeys(c for c in failed_calls if c))[:MAX_LISTED],
+            "longest_calls": [{"call_id": name, "duration_sec": round(seconds, 1)}
+                              for seconds, name in longest],
         }
 
     def _append(self, point: Mapping[str, Any], now: float) -> None:
@@ -270,6 +310,8 @@ def aggregate(points: list[dict[str, Any]], step: int) -> list[dict[str, Any]]:
             "stages_p95_ms": stages,
             "alerts": [a for p in group for a in p.get("alerts") or []][:MAX_LISTED],
             "failed_calls": [c for p in group for c in p.get("failed_calls") or []][:MAX_LISTED],
+            "longest_calls": sorted((c for p in group for c in p.get("longest_calls") or []),
+                                    key=lambda c: -c["duration_sec"])[:MAX_LISTED],
         })
     return merged
 

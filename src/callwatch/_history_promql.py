@@ -110,4 +110,5 @@ def _finish(at: float, point: dict[str, Any]) -> dict[str, Any]:
         "instances": point.get("instances", {}),
         "alerts": [],
         "failed_calls": [],
+        "longest_calls": [],
     }
