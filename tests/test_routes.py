@@ -412,8 +412,9 @@ async def test_without_a_configured_token_routes_are_open(
 
 
 @pytest.mark.usefixtures("log_dir")
-async def test_dashboard_page_is_self_contained(client: httpx.AsyncClient) -> None:
-    page = await client.get("/monitoring/dashboard")
+@pytest.mark.parametrize("path", ["/monitoring/dashboard", "/monitoring/dashboard/call?id=c-1"])
+async def test_the_pages_are_self_contained(client: httpx.AsyncClient, path: str) -> None:
+    page = await client.get(path)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
@@ -421,7 +422,7 @@ async def test_dashboard_page_is_self_contained(client: httpx.AsyncClient) -> No
     assert "connect-src 'self'" in csp
     texts = [page.text]
     for src in re.findall(r'(?:src|href)="([^"]+)"', page.text):
-        asset = await client.get(f"/monitoring/{src}")
+        asset = await client.get(page.url.join(src))
         assert asset.status_code == 200, src
         texts.append(asset.text)
     external = [u for t in texts for u in re.findall(r"https?://[^\s\"')]+", t)]

@@ -60,9 +60,13 @@ _PAGE_HEADERS = {
     ),
     "Referrer-Policy": "no-referrer",
 }
+# URL name -> (file, media type) of everything the pages are made of.
 _ASSETS = {
-    "dashboard.js": "text/javascript; charset=utf-8",
-    "dashboard.css": "text/css; charset=utf-8",
+    "call": ("call.html", "text/html; charset=utf-8"),
+    "common.js": ("common.js", "text/javascript; charset=utf-8"),
+    "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "call.js": ("call.js", "text/javascript; charset=utf-8"),
+    "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
 }
 _IETF_STATUS = {"healthy": "pass", "degraded": "warn", "unhealthy": "fail"}
 _MAX_CALL_ID = 256
@@ -478,16 +482,18 @@ async def dashboard() -> Response:
     "/dashboard/{asset}",
     response_class=Response,
     responses={
-        200: {"content": {"text/javascript": {}, "text/css": {}}},
+        200: {"content": {"text/html": {}, "text/javascript": {}, "text/css": {}}},
         404: {"description": "no such asset"},
     },
 )
 async def dashboard_asset(asset: str) -> Response:
-    """The dashboard's script and style, shipped inside the package (nothing from a CDN)."""
-    media_type = _ASSETS.get(asset)
-    if media_type is None:
+    """The call page (``call?id=CALL_ID``) and the pages' script and style, shipped inside the
+    package (nothing from a CDN); like the dashboard they hold no data."""
+    found = _ASSETS.get(asset)
+    if found is None:
         raise HTTPException(404, detail="not found")
-    return Response(_asset(asset), media_type=media_type, headers=_PAGE_HEADERS)
+    name, media_type = found
+    return Response(_asset(name), media_type=media_type, headers=_PAGE_HEADERS)
 
 
 # --- trailing slashes ------------------------------------------------------------------------
