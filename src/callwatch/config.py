@@ -46,11 +46,12 @@ BOUNDS: dict[str, float] = {
     "alert_timeout_sec": 300,
     "alert_max_retries": 100,
     "alert_queue_size": 1_000_000,
+    "history_days": 3660,
 }
 # Settings for which zero means "at once" (a firing alert resolves as soon as it is clear).
 _MAY_BE_ZERO = frozenset({"alert_resolve_sec"})
 MIN_TOKEN_CHARS = 16
-_URL_FIELDS = ("alert_webhook_url", "slack_webhook_url")
+_URL_FIELDS = ("alert_webhook_url", "slack_webhook_url", "prometheus_url")
 
 
 class ConfigError(ValueError):
@@ -94,6 +95,8 @@ class Settings:
     health_check_timeout_sec: float = 1.0
     health_cache_ttl_sec: float = 1.0
     prometheus_multiproc_dir: Path | None = None
+    history_days: int = 7
+    prometheus_url: str | None = None
     # Alerting.
     alert_dedup_window_sec: float = 900.0
     alert_resolve_sec: float = 60.0  # a firing threshold alert must be clear this long
@@ -215,6 +218,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "HEALTH_CHECK_TIMEOUT_SEC": ("health_check_timeout_sec", _number(float)),
     "HEALTH_CACHE_TTL_SEC": ("health_cache_ttl_sec", _number(float)),
     "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _path),
+    "CALLWATCH_HISTORY_DAYS": ("history_days", _number(int)),
+    "CALLWATCH_PROMETHEUS_URL": ("prometheus_url", _url),
     "ALERT_DEDUP_WINDOW_SEC": ("alert_dedup_window_sec", _number(float)),
     "ALERT_RESOLVE_SEC": ("alert_resolve_sec", _number(float)),
     "ALERT_MIN_CALLS": ("alert_min_calls", _number(int)),
