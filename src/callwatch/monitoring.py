@@ -31,6 +31,7 @@ from callwatch._metrics.multiprocess import MultiProcess
 from callwatch._metrics.prometheus import families
 from callwatch._metrics.snapshot import Totals, to_metrics
 from callwatch._metrics.system import SystemSampler
+from callwatch._turns import record_turn
 from callwatch.config import Settings
 from callwatch.context import get_call_id
 from callwatch.logger import log
@@ -47,6 +48,7 @@ __all__ = [
     "record_call_start",
     "record_error",
     "record_response_time",
+    "record_turn",
 ]
 
 TICK_SEC = 1.0
