@@ -13,7 +13,10 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from callwatch._prices import Prices
 
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
@@ -71,6 +74,9 @@ class Settings:
     alert_timeout_sec: float = 5.0
     alert_max_retries: int = 5
     alert_queue_size: int = 1000
+    # Voice frameworks: prices turning usage into cost; the wait for first bot audio that alerts.
+    prices: Prices | None = None
+    turn_budget_ms: float = 2000.0
 
     @property
     def development(self) -> bool:
@@ -133,6 +139,12 @@ def _path(name: str, raw: str) -> Path:
     return Path(_text(name, raw))
 
 
+def _prices(name: str, raw: str) -> Prices:
+    from callwatch._prices import load_prices  # noqa: PLC0415  (the file is read only when set)
+
+    return load_prices(_path(name, raw))
+
+
 # variable -> (Settings field, parser)
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ENVIRONMENT": ("environment", _choice(ENVIRONMENTS)),
@@ -161,6 +173,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _positive(float)),
     "ALERT_MAX_RETRIES": ("alert_max_retries", _positive(int)),
     "ALERT_QUEUE_SIZE": ("alert_queue_size", _positive(int)),
+    "CALLWATCH_PRICES_FILE": ("prices", _prices),
+    "CALLWATCH_TURN_BUDGET_MS": ("turn_budget_ms", _positive(float)),
 }
 
 _RETENTION_VARIABLES = {
