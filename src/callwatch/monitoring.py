@@ -49,7 +49,6 @@ __all__ = [
     "record_error",
     "record_response_time",
     "record_turn",
-    "record_usage",
 ]
 
 TICK_SEC = 1.0
@@ -283,15 +282,3 @@ prometheus_exposition = production_monitor.prometheus_exposition
 
 _runtime.register(_runtime.Component("monitoring", production_monitor.start,
                                      production_monitor.stop, priority=30))
-
-
-def record_usage(
-    *,
-    call_id: object = None,
-    llm_prompt_tokens: float = 0,
-    llm_completion_tokens: float = 0,
-    tts_characters: float = 0,
-    stt_audio_seconds: float = 0.0,
-    cost_usd: float = 0.0,
-) -> None:
-    """Temporary stand-in for the fleet-wide usage counters (same signature); counts nothing."""
