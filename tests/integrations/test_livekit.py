@@ -103,6 +103,8 @@ async def test_a_session_records_turns_usage_and_its_close(log_dir: Path) -> Non
     assert ended["usage"]["llm_prompt_tokens"] == 41 + 42
     assert ended["usage"]["llm_completion_tokens"] == 6
     metrics = get_metrics()
+    assert metrics["usage"]["llm_prompt_tokens"] == 83
+    assert metrics["usage"]["llm_completion_tokens"] == 6
     assert metrics["calls"]["successful_calls"] == 1
     assert metrics["performance"]["llm_ttfb"]["count"] == 2
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+import callwatch
 from tests.helpers import read_records
 from tests.integrations.conftest import need_package
 
@@ -112,9 +113,31 @@ async def test_a_call_records_turns_stages_usage_and_end(log_dir: Path) -> None:
     assert audit["extra"]["success"] is True and audit["extra"]["turns"] == 3
 
     metrics = get_metrics()
+    assert metrics["usage"]["llm_prompt_tokens"] == 306
+    assert metrics["usage"]["tts_characters"] == ended["usage"]["tts_characters"]
     assert metrics["calls"]["successful_calls"] == 1 and metrics["calls"]["active_calls"] == 0
     assert metrics["performance"]["llm_ttfb"]["count"] == 3
     assert metrics["performance"]["tts_ttfb"]["count"] == 3
+
+
+async def test_usage_is_priced_from_the_price_file(
+    log_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = tmp_path / "prices.toml"
+    prices.write_text("[llm.default]\ninput_per_mtok = 1000.0\noutput_per_mtok = 2000.0\n"
+                      '[llm."simulated-llm"]\ninput_per_mtok = 10000.0\noutput_per_mtok = 0\n'
+                      "[tts.default]\nper_1k_chars = 100.0\n[stt.default]\nper_minute = 6.0\n")
+    monkeypatch.setenv("CALLWATCH_PRICES_FILE", str(prices))
+    callwatch.configure(log_dir=log_dir, console=False, environment="production")
+    await run_call(FixedServices(), [CallwatchObserver(call_id="pc-cost")], turns=1,
+                   speech_sec=SPEECH_SEC, stop_secs=STOP_SECS)
+    # The model's own rates win over the default; 101 prompt tokens, 20 characters, 1.25 s.
+    expected = 101 * 10000.0 / 1e6 + 20 * 100.0 / 1000 + 1.25 / 60 * 6.0
+    ended = _one(log_dir, "Call ended", "pc-cost")["extra"]
+    assert ended["cost_usd"] == pytest.approx(expected)
+    assert _one(log_dir, "Call completed", "pc-cost", "audit")["extra"]["cost_usd"] == (
+        pytest.approx(expected))
+    assert get_metrics()["usage"]["cost_usd"] == pytest.approx(expected)
 
 
 async def test_a_failing_service_fails_the_call_with_its_error(log_dir: Path) -> None:

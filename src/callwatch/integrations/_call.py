@@ -13,9 +13,11 @@ from typing import Any
 
 from callwatch import _runtime
 from callwatch._alerts.budget import TurnBudget
+from callwatch._metrics.usage import USAGE_KEYS
 from callwatch.context import bind_call
 from callwatch.logger import audit_log, get_logger
 from callwatch.monitoring import (
+    production_monitor,
     record_call_end,
     record_call_start,
     record_error,
@@ -23,11 +25,9 @@ from callwatch.monitoring import (
     record_usage,
 )
 
-__all__ = ["USAGE_KEYS", "CallRecorder", "service_label"]
+__all__ = ["CallRecorder", "log", "service_label"]
 
-USAGE_KEYS = (
-    "llm_prompt_tokens", "llm_completion_tokens", "tts_characters", "stt_audio_seconds", "cost_usd"
-)
+_FRACTIONAL = ("cost_usd", "stt_audio_seconds")
 _INSTANCE_SUFFIX = re.compile(r"#\d+$")
 _MAX_LABEL = 100
 
@@ -46,7 +46,6 @@ class CallRecorder:
         self.call_id = call_id
         self.fields = fields
         self.turns = 0
-        self.usage: dict[str, float] = dict.fromkeys(USAGE_KEYS, 0.0)
         self.failed = False
         self.started = False
         self.ended = False
@@ -93,10 +92,14 @@ class CallRecorder:
             "stt_audio_seconds": audio_seconds,
             "cost_usd": cost,
         }
-        for key, value in amounts.items():
-            self.usage[key] += value
         record_usage(call_id=self.call_id, **amounts)
         return cost
+
+    def usage(self) -> dict[str, float]:
+        """The call's usage so far (tokens and characters as whole numbers)."""
+        counted = production_monitor.call_usage(self.call_id) or {}
+        return {key: round(counted.get(key, 0.0), 6) if key in _FRACTIONAL
+                else int(counted.get(key, 0.0)) for key in USAGE_KEYS}
 
     def turn(
         self, latency_ms: float | None, *, interrupted: bool,
@@ -129,8 +132,7 @@ class CallRecorder:
         if not self.started:
             record_call_start(self.call_id)
         record_call_end(self.call_id, duration, success=ok)
-        usage = {k: round(v, 6) if k in ("cost_usd", "stt_audio_seconds") else int(v)
-                 for k, v in self.usage.items()}
+        usage = self.usage()
         summary = {"duration_sec": round(duration, 3), "success": ok, "reason": reason,
                    "turns": self.turns, "cost_usd": usage["cost_usd"], "usage": usage}
         with self.bound():
