@@ -21,6 +21,7 @@ need_package("pipecat.pipeline.worker", "pipecat")
 
 from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver  # noqa: E402
 
+from callwatch.alerting import alert_manager  # noqa: E402
 from callwatch.cli.demo.pipecat_agent import Reply, Transcript, run_call  # noqa: E402
 from callwatch.integrations.pipecat import CallwatchObserver  # noqa: E402
 from callwatch.monitoring import get_metrics  # noqa: E402
@@ -34,9 +35,11 @@ STOP_SECS = 0.2
 class FixedServices:
     """Stages that take fixed times and report fixed usage."""
 
-    def __init__(self, fail_llm_on_turn: int | None = None) -> None:
+    def __init__(self, fail_llm_on_turn: int | None = None, llm_sec: float = LLM_SEC) -> None:
         self.fail_llm_on_turn = fail_llm_on_turn
+        self.llm_sec = llm_sec
         self.turns = 0
+        self.alerts_while_answering: list[list[dict[str, Any]]] = []
 
     async def transcribe(self, turn: int) -> Transcript:
         await asyncio.sleep(STT_SEC)
@@ -44,7 +47,8 @@ class FixedServices:
 
     async def respond(self, text: str) -> Reply:
         self.turns += 1
-        await asyncio.sleep(LLM_SEC)
+        await asyncio.sleep(self.llm_sec)
+        self.alerts_while_answering.append(alert_manager.active_alerts())
         if self.turns == self.fail_llm_on_turn:
             raise ConnectionError("language model returned 503")
         return Reply(f"answer to {text}", prompt_tokens=100 + self.turns, completion_tokens=7)
@@ -138,6 +142,25 @@ async def test_usage_is_priced_from_the_price_file(
     assert _one(log_dir, "Call completed", "pc-cost", "audit")["extra"]["cost_usd"] == (
         pytest.approx(expected))
     assert get_metrics()["usage"]["cost_usd"] == pytest.approx(expected)
+
+
+async def test_a_turn_over_budget_alerts_while_the_caller_waits(log_dir: Path) -> None:
+    callwatch.configure(log_dir=log_dir, console=False, environment="production",
+                        turn_budget_ms=300.0)
+    slow = FixedServices(llm_sec=0.45)
+    await asyncio.gather(
+        run_call(slow, [CallwatchObserver(call_id="pc-slow")], turns=2,
+                 speech_sec=SPEECH_SEC, stop_secs=0.0),
+        run_call(FixedServices(), [CallwatchObserver(call_id="pc-quick")], turns=1,
+                 speech_sec=SPEECH_SEC, stop_secs=0.0),
+    )
+    # Fired during the turn: already active while the LLM was still answering.
+    (alert,) = slow.alerts_while_answering[0]
+    assert alert["labels"]["call_id"] == "pc-slow" and alert["labels"]["service"] == "llm"
+    assert alert["severity"] == "warning" and alert["threshold"] == 300.0
+    # Once per call and service, however many of its turns are late; none for the quick call.
+    sent = [a for a in alert_manager.history() if a["status"] == "firing"]
+    assert [a["labels"]["call_id"] for a in sent] == ["pc-slow"]
 
 
 async def test_a_failing_service_fails_the_call_with_its_error(log_dir: Path) -> None:
