@@ -23,6 +23,7 @@ from pipecat.observers.user_bot_latency_observer import UserBotLatencyObserver  
 
 from callwatch.alerting import alert_manager  # noqa: E402
 from callwatch.cli.demo.pipecat_agent import Reply, Transcript, run_call  # noqa: E402
+from callwatch.integrations import loguru as loguru_bridge  # noqa: E402
 from callwatch.integrations.pipecat import CallwatchObserver  # noqa: E402
 from callwatch.monitoring import get_metrics  # noqa: E402
 
@@ -182,11 +183,22 @@ async def test_a_failing_service_fails_the_call_with_its_error(log_dir: Path) ->
 
 
 async def test_concurrent_calls_never_mix_their_ids(log_dir: Path) -> None:
-    await asyncio.gather(*(
-        run_call(FixedServices(), [CallwatchObserver(call_id=f"pc-par-{n}", caller=str(n))],
-                 turns=2, speech_sec=SPEECH_SEC, stop_secs=STOP_SECS)
-        for n in range(3)
-    ))
+    callwatch.configure(log_dir=log_dir, console=False, environment="production",
+                        log_level="DEBUG")
+    loguru_bridge.install()
+    try:
+        await asyncio.gather(*(
+            run_call(FixedServices(), [CallwatchObserver(call_id=f"pc-par-{n}", caller=str(n))],
+                     turns=2, speech_sec=SPEECH_SEC, stop_secs=STOP_SECS)
+            for n in range(3)
+        ))
+    finally:
+        loguru_bridge.uninstall()
+    # Pipecat's own log lines, through loguru, carry the call they were logged in.
+    usage_lines = [r for r in read_records(log_dir, "app")
+                   if r["logger"].startswith("pipecat.") and "usage characters" in r["message"]]
+    assert sorted(r["call_id"] for r in usage_lines) == sorted(
+        f"pc-par-{n}" for n in range(3) for _turn in range(2))
     for n in range(3):
         call_id = f"pc-par-{n}"
         turns = _turns(log_dir, call_id)
