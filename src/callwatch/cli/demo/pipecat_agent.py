@@ -38,7 +38,10 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker, ProcessorUnu
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.workers.runner import WorkerRunner
 
+from callwatch.cli.demo.agent import CallResult, LatencyModel
+
 __all__ = [
+    "ModelServices",
     "Reply",
     "Services",
     "SimulatedLLMService",
@@ -47,6 +50,7 @@ __all__ = [
     "Transcript",
     "build_worker",
     "converse",
+    "handle_pipecat_call",
     "run_call",
 ]
 
@@ -246,3 +250,45 @@ async def run_call(
         talking.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await talking
+
+
+class ModelServices:
+    """The demo's latency model (lognormal stages, rare failures, the slow episode) as services."""
+
+    def __init__(self, model: LatencyModel) -> None:
+        self.model = model
+
+    async def transcribe(self, turn: int) -> Transcript:
+        text = await self.model.transcribe(turn)
+        return Transcript(text, audio_seconds=round(self.model.sample(self.model.pause_ms, 0.4), 3))
+
+    async def respond(self, text: str) -> Reply:
+        reply = await self.model.generate(text)
+        # Roughly four characters a token: the instructions and history, then the reply.
+        return Reply(reply, prompt_tokens=_SYSTEM_PROMPT_TOKENS + len(text) // 4,
+                     completion_tokens=max(1, len(reply) // 4))
+
+    async def synthesize(self, text: str) -> None:
+        await self.model.synthesize(text)
+
+    def speech_sec(self, text: str) -> float:
+        return _SPEECH_SEC_PER_WORD * len(text.split())
+
+
+_SYSTEM_PROMPT_TOKENS = 180
+_SPEECH_SEC_PER_WORD = 0.1
+
+
+async def handle_pipecat_call(
+    call_id: str, caller: str, turns: int, model: LatencyModel
+) -> CallResult:
+    """One demo call as a Pipecat pipeline, recorded only by ``CallwatchObserver``."""
+    from callwatch.integrations.pipecat import CallwatchObserver  # noqa: PLC0415
+
+    observer = CallwatchObserver(call_id=call_id, caller=caller)
+    started = time.monotonic()
+    await run_call(ModelServices(model), [observer], turns,
+                   speech_sec=model.sample(model.pause_ms, 0.4), pause_sec=0.3)
+    recorder = observer.call
+    return CallResult(call_id, not recorder.failed, time.monotonic() - started, recorder.turns,
+                      None if not recorder.failed else "PIPELINE_ERROR")
