@@ -16,8 +16,15 @@ need_package("livekit.agents", "livekit")
 from livekit.agents import Agent, AgentSession, APIStatusError, llm  # noqa: E402
 from livekit.agents.llm import ChatChunk, ChatMessage, ChoiceDelta, CompletionUsage  # noqa: E402
 from livekit.agents.types import DEFAULT_API_CONNECT_OPTIONS, APIConnectOptions  # noqa: E402
-from livekit.agents.voice.events import ConversationItemAddedEvent  # noqa: E402
+from livekit.agents.voice.events import (  # noqa: E402
+    AgentStateChangedEvent,
+    ConversationItemAddedEvent,
+    UserStateChangedEvent,
+)
 
+import callwatch  # noqa: E402
+from callwatch._alerts.budget import TITLE  # noqa: E402
+from callwatch.alerting import alert_manager  # noqa: E402
 from callwatch.integrations.livekit import instrument_session  # noqa: E402
 from callwatch.monitoring import get_metrics  # noqa: E402
 
@@ -147,3 +154,22 @@ async def test_concurrent_sessions_never_mix_their_ids(log_dir: Path) -> None:
         assert [t["extra"]["turn"] for t in turns] == [1, 2]
         assert {t["extra"]["caller"] for t in turns} == {str(n)}
         assert _ended(log_dir, f"lk-par-{n}")["usage"]["llm_prompt_tokens"] == 41 + 42
+
+
+async def test_the_latency_budget_follows_the_user_and_agent_states(log_dir: Path) -> None:
+    callwatch.configure(log_dir=log_dir, console=False, environment="production",
+                        turn_budget_ms=50.0)
+    late: AgentSession[None] = AgentSession(llm=FakeLLM())
+    quick: AgentSession[None] = AgentSession(llm=FakeLLM())
+    instrument_session(late, "lk-late")
+    instrument_session(quick, "lk-quick")
+    for session in (late, quick):
+        session.emit("user_state_changed",
+                     UserStateChangedEvent(old_state="speaking", new_state="listening"))
+        session.emit("agent_state_changed",
+                     AgentStateChangedEvent(old_state="listening", new_state="thinking"))
+    quick.emit("agent_state_changed",
+               AgentStateChangedEvent(old_state="thinking", new_state="speaking"))
+    await asyncio.sleep(0.2)
+    (alert,) = [a for a in alert_manager.active_alerts() if a["title"] == TITLE]
+    assert alert["labels"]["call_id"] == "lk-late" and alert["labels"]["service"] == "llm"
