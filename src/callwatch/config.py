@@ -14,8 +14,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from callwatch._prices import Prices
 
 __all__ = ["BOUNDS", "MIN_TOKEN_CHARS", "ConfigError", "Settings", "load_settings"]
 
@@ -47,6 +50,7 @@ BOUNDS: dict[str, float] = {
     "alert_max_retries": 100,
     "alert_queue_size": 1_000_000,
     "history_days": 3660,
+    "turn_budget_ms": 600_000,
 }
 # Settings for which zero means "at once" (a firing alert resolves as soon as it is clear).
 _MAY_BE_ZERO = frozenset({"alert_resolve_sec"})
@@ -104,6 +108,9 @@ class Settings:
     alert_timeout_sec: float = 5.0
     alert_max_retries: int = 5
     alert_queue_size: int = 1000
+    # Voice frameworks: prices turning usage into cost; the wait for first bot audio that alerts.
+    prices: Prices | None = None
+    turn_budget_ms: float = 2000.0
 
     @property
     def development(self) -> bool:
@@ -195,6 +202,12 @@ def _path(name: str, raw: str) -> Path:
     return Path(_text(name, raw))
 
 
+def _prices(name: str, raw: str) -> Prices:
+    from callwatch._prices import load_prices  # noqa: PLC0415  (the file is read only when set)
+
+    return load_prices(_path(name, raw))
+
+
 # variable -> (Settings field, parser)
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ENVIRONMENT": ("environment", _choice(ENVIRONMENTS)),
@@ -226,6 +239,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _number(float)),
     "ALERT_MAX_RETRIES": ("alert_max_retries", _number(int)),
     "ALERT_QUEUE_SIZE": ("alert_queue_size", _number(int)),
+    "CALLWATCH_PRICES_FILE": ("prices", _prices),
+    "CALLWATCH_TURN_BUDGET_MS": ("turn_budget_ms", _number(float)),
 }
 
 _RETENTION_VARIABLES = {

@@ -42,6 +42,7 @@ from callwatch.cli._files import (
     read_ahead,
 )
 from callwatch.cli._render import Output, format_record, parse_timestamp
+from callwatch.cli._turns import print_turns, turns_of
 
 __all__ = ["DEFAULT_MAX_RECORDS", "CallTrace", "Stage", "add_parser", "as_json", "collect", "run"]
 
@@ -303,6 +304,7 @@ def as_json(trace: CallTrace) -> dict[str, Any]:
         "total_ms": None if trace.total_ms is None else round(trace.total_ms, 3),
         "stages": {name: stage.as_dict() for name, stage in trace.stages.items()},
         "stage_total_ms": round(trace.stage_total_ms, 3),
+        "turns": turns_of(records),
         "records": [record for _, record in records],
         "records_not_shown": trace.not_shown,
         "records_not_shown_at": trace.shown_before_gap if trace.not_shown else None,
@@ -351,5 +353,6 @@ def _print(trace: CallTrace, out: Output) -> None:
                 (f"  {row['failures']}", "red" if row["failures"] else "dim"),
             )
         out.text(f"{'sum of stages':<34}{trace.stage_total_ms:>12.1f}", "bold")
+    print_turns(turns_of(trace.records), out)
     if total is not None:
         out.text(f"total (first to last record): {total / 1000:.3f} s", "bold")
