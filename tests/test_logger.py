@@ -3,7 +3,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
 import re
+import socket
 from pathlib import Path
 
 import pytest
@@ -32,6 +34,8 @@ SCHEMA = [
     "message",
     "app",
     "environment",
+    "host",
+    "pid",
     "call_id",
     "extra",
 ]
@@ -53,8 +57,23 @@ def test_a_record_has_the_guides_production_schema(log_dir: Path) -> None:
     assert record["message"] == "Call started"
     assert record["app"] == "ai_voice_agent"
     assert record["environment"] == "production"
+    assert record["host"] == socket.gethostname()
+    assert record["pid"] == os.getpid()
     assert record["call_id"] == "ast-123-456"
     assert record["extra"] == {"caller_number": "+1234567890", "extension": "100"}
+
+
+def test_a_forked_worker_writes_its_own_pid(log_dir: Path) -> None:
+    log.error("from the parent")
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        try:
+            log.error("from the child")
+        finally:
+            os._exit(0)
+    os.waitpid(child, 0)
+    pids = {r["message"]: r["pid"] for r in read_records(log_dir, "errors")}
+    assert pids == {"from the parent": os.getpid(), "from the child": child}
 
 
 def test_keyword_fields_join_extra_and_percent_args_interpolate(log_dir: Path) -> None:

@@ -1,10 +1,19 @@
-"""The guide's monitoring face: record calls, errors and latencies; read metrics and health.
+"""The guide's monitoring face: record calls, errors, latencies and usage; read metrics and health.
 
 Writes are cheap in-process updates (no I/O, one short lock). Reads build the
 totals of this process and, under a pre-fork server with
 ``PROMETHEUS_MULTIPROC_DIR`` set, of every worker. A background component
 samples the system once a second, reaps calls older than ``max_call_age_sec``
 and publishes this worker's totals for the others.
+
+Observers (an exporter, a tracer) follow calls without wrapping the functions::
+
+    production_monitor.add_call_listener(on_start, on_end)
+    # on_start(call_id); on_end(call_id, duration_sec or None, success)
+
+Listeners run in the recording thread, after the call is counted; an exception
+in one is logged (at most once every few seconds) and never reaches the caller.
+With no listener registered they cost one truth test per write.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Hashable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -25,12 +35,13 @@ from callwatch._health import HealthChecker, capacity_check, logging_check, syst
 from callwatch._logging.pipeline import files_writable
 from callwatch._logging.stats import STATS
 from callwatch._metrics import operations
-from callwatch._metrics.calls import Anomaly, CallStats
+from callwatch._metrics.calls import Anomaly, CallStats, EndListener, StartListener
 from callwatch._metrics.errors import ErrorStats
 from callwatch._metrics.multiprocess import MultiProcess
 from callwatch._metrics.prometheus import families
 from callwatch._metrics.snapshot import Totals, to_metrics
 from callwatch._metrics.system import SystemSampler
+from callwatch._metrics.usage import UsageStats
 from callwatch.config import Settings
 from callwatch.context import get_call_id
 from callwatch.logger import log
@@ -47,6 +58,7 @@ __all__ = [
     "record_call_start",
     "record_error",
     "record_response_time",
+    "record_usage",
 ]
 
 TICK_SEC = 1.0
@@ -61,6 +73,7 @@ class ProductionMonitor:
     def __init__(self) -> None:
         self.calls = CallStats()
         self.errors = ErrorStats()
+        self.usage = UsageStats()
         self.system = SystemSampler()
         self.started_at = time.time()
         self.health_checker = HealthChecker(
@@ -74,6 +87,7 @@ class ProductionMonitor:
             "logging", logging_check(files_writable, _dropped_records))
         # The hot paths are bound straight to CallStats: no extra call layer per write.
         self.calls.on_anomaly = self._warn
+        self.calls.on_listener_error = self._listener_failed
         self.record_call_start = self.calls.start
         self.record_call_end = self.calls.end
         self.record_response_time = self.calls.response_time
@@ -94,6 +108,52 @@ class ProductionMonitor:
         call_id = (context or {}).get("call_id") or get_call_id()
         self.errors.record(error_type, error_message, context,
                            None if call_id is None else str(call_id))
+
+    def record_usage(
+        self,
+        *,
+        call_id: Hashable | None = None,
+        llm_prompt_tokens: float = 0,
+        llm_completion_tokens: float = 0,
+        tts_characters: float = 0,
+        stt_audio_seconds: float = 0.0,
+        cost_usd: float = 0.0,
+    ) -> None:
+        """Add usage to the fleet's counters (and to ``call_id``'s, when given).
+
+        Never raises: a negative, non-finite or non-numeric amount is ignored.
+        """
+        try:
+            self.usage.add(call_id, {
+                "llm_prompt_tokens": llm_prompt_tokens,
+                "llm_completion_tokens": llm_completion_tokens,
+                "tts_characters": tts_characters,
+                "stt_audio_seconds": stt_audio_seconds,
+                "cost_usd": cost_usd,
+            })
+        except Exception:  # recording must never break the call being served
+            log.exception("Usage could not be recorded")
+
+    def call_usage(self, call_id: Hashable) -> dict[str, float] | None:
+        """The usage recorded for a recent call (e.g. for its call-end record), or None."""
+        return self.usage.of_call(call_id)
+
+    def add_call_listener(self, on_start: StartListener, on_end: EndListener) -> None:
+        """Call ``on_start(call_id)`` at each call start and ``on_end(call_id, duration, ok)``."""
+        self.calls.listeners = (*self.calls.listeners, (on_start, on_end))
+
+    def remove_call_listener(self, on_start: StartListener, on_end: EndListener) -> bool:
+        """Remove a listener pair added before; False when it was not registered."""
+        pairs = self.calls.listeners
+        kept = tuple(p for p in pairs if p != (on_start, on_end))
+        self.calls.listeners = kept
+        return len(kept) != len(pairs)
+
+    def _listener_failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if now - self._warned.get("listener", -WARN_EVERY_SEC) >= WARN_EVERY_SEC:
+            self._warned["listener"] = now
+            log.error("Call listener failed", extra={"listener_error": repr(exc)[:200]})
 
     def _warn(self, kind: str, call_id: object) -> None:
         """Log bad input at most once per kind every WARN_EVERY_SEC, so a bug cannot flood logs."""
@@ -121,7 +181,7 @@ class ProductionMonitor:
             recent=self.calls.window(window_sec),
             anomalies=anomalies, operations=operations.snapshot(),
             errors_by_type=by_type, total_errors=total_errors, recent_errors=recent,
-            dropped_records=_dropped_records(),
+            dropped_records=_dropped_records(), usage=dict(self.usage.totals),
         )
 
     def totals(self) -> Totals:
@@ -171,6 +231,7 @@ class ProductionMonitor:
         """Forget every recorded value of this process (tests; a forked worker starting afresh)."""
         self.calls.reset()
         self.errors.reset()
+        self.usage.reset()
         operations.reset()
         self._warned.clear()
 
@@ -272,6 +333,7 @@ record_call_start = production_monitor.record_call_start
 record_call_end = production_monitor.record_call_end
 record_error = production_monitor.record_error
 record_response_time = production_monitor.record_response_time
+record_usage = production_monitor.record_usage
 get_metrics = production_monitor.get_metrics
 get_health = production_monitor.get_health
 get_liveness = production_monitor.get_liveness

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -67,6 +68,9 @@ class Pipeline:
         self.min_level = LEVELS[settings.log_level]
         self.app = settings.app_name
         self.environment = settings.environment
+        # Once per process: a forked worker builds its own pipeline, with its own pid.
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
         self.max_field_chars = settings.max_field_chars
         self.capture: list[dict[str, Any]] | None = None
         # The bound method, not the object: calling an instance costs a slot lookup.
@@ -129,6 +133,8 @@ class Pipeline:
                 "message": message,
                 "app": self.app,
                 "environment": self.environment,
+                "host": self.host,
+                "pid": self.pid,
                 "call_id": _call_id.get(),
                 "extra": extra,
             }

@@ -17,7 +17,10 @@ from time import monotonic
 
 from callwatch._metrics.histogram import CALL_DURATION_EDGES_SEC, RESPONSE_EDGES_MS, Histogram
 
-__all__ = ["Anomaly", "CallStats", "Window"]
+__all__ = ["Anomaly", "CallStats", "EndListener", "StartListener", "Window"]
+
+StartListener = Callable[[Hashable], object]
+EndListener = Callable[[Hashable, "float | None", bool], object]
 
 _INF = float("inf")
 RECENTLY_ENDED = 4096
@@ -59,6 +62,9 @@ class CallStats:
 
     def __init__(self) -> None:
         self.on_anomaly: Callable[[str, object], None] = lambda kind, call_id: None
+        # (on_start, on_end) pairs; empty, they cost one truth test per write.
+        self.listeners: tuple[tuple[StartListener, EndListener], ...] = ()
+        self.on_listener_error: Callable[[BaseException], None] = lambda exc: None
         self.history_sec = 300.0
         self.reset()
 
@@ -90,6 +96,8 @@ class CallStats:
             return
         active[call_id] = monotonic()
         self.started += 1
+        if self.listeners:
+            self._notify(0, call_id, None, True)
 
     def end(
         self,
@@ -123,23 +131,23 @@ class CallStats:
         if duration_sec is None:
             duration_sec = duration
         if duration_sec is None:
-            if started_at is None:
-                return
-            duration_sec = monotonic() - started_at
+            if started_at is not None:
+                duration_sec = monotonic() - started_at
         else:
             if type(duration_sec) is not float:
                 duration_sec = _as_float(duration_sec)
             if not 0.0 <= duration_sec < _INF:
                 self._anomaly(Anomaly.INVALID_DURATION, call_id)
-                if started_at is None:
-                    return
-                duration_sec = monotonic() - started_at
-        hist = self.duration  # Histogram.observe, inlined: this is the hot path
-        hist.counts[bisect_left(hist.bounds, duration_sec)] += 1
-        hist.sum += duration_sec
-        hist.count += 1
-        if duration_sec > hist.max:  # noqa: PLR1730  (cheaper than max())
-            hist.max = duration_sec
+                duration_sec = None if started_at is None else monotonic() - started_at
+        if duration_sec is not None:
+            hist = self.duration  # Histogram.observe, inlined: this is the hot path
+            hist.counts[bisect_left(hist.bounds, duration_sec)] += 1
+            hist.sum += duration_sec
+            hist.count += 1
+            if duration_sec > hist.max:  # noqa: PLR1730  (cheaper than max())
+                hist.max = duration_sec
+        if self.listeners:
+            self._notify(1, call_id, duration_sec, bool(success))
 
     def response_time(self, latency_ms: float, call_id: str | None = None) -> None:
         """One agent turn's latency in ms; negative or non-finite values are ignored."""
@@ -154,6 +162,17 @@ class CallStats:
         hist.count += 1
         if latency_ms > hist.max:  # noqa: PLR1730
             hist.max = latency_ms
+
+    def _notify(self, which: int, call_id: Hashable, duration: float | None, ok: bool) -> None:
+        """Tell each listener; a failing listener never reaches the recording caller."""
+        for pair in self.listeners:
+            try:
+                if which == 0:
+                    pair[0](call_id)
+                else:
+                    pair[1](call_id, duration, ok)
+            except Exception as exc:  # a listener's bug stays with the listener
+                self.on_listener_error(exc)
 
     def _anomaly(self, kind: str, call_id: object) -> None:
         self.anomalies[kind] = self.anomalies.get(kind, 0) + 1

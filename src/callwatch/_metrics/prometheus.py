@@ -31,6 +31,7 @@ from callwatch._metrics.histogram import (
 )
 from callwatch._metrics.operations import OperationStats
 from callwatch._metrics.snapshot import Totals
+from callwatch._metrics.usage import USAGE_KEYS
 
 __all__ = ["INTERNAL_PREFIX", "Publisher", "families", "totals_from_families"]
 
@@ -71,6 +72,14 @@ _SYSTEM: dict[str, tuple[str, str, str, float]] = {
                           "livesum", 1024.0 * 1024),
     "open_files": (P + "process_open_fds", "Open file descriptors, summed over workers.",
                    "livesum", 1.0),
+}
+
+_USAGE_HELP = {
+    "llm_prompt_tokens": "LLM prompt (input) tokens.",
+    "llm_completion_tokens": "LLM completion (output) tokens.",
+    "tts_characters": "Characters synthesised to speech.",
+    "stt_audio_seconds": "Seconds of audio transcribed.",
+    "cost_usd": "Cost of the usage above, in US dollars.",
 }
 
 
@@ -115,6 +124,8 @@ def families(totals: Totals, system: dict[str, Any]) -> list[Metric]:
                                  totals.anomalies))
     out.append(CounterMetricFamily(P + "log_records_dropped", "Log records lost.",
                                    value=totals.dropped_records))
+    for key in USAGE_KEYS:
+        out.append(CounterMetricFamily(P + key, _USAGE_HELP[key], value=totals.usage[key]))
     for key, (name, help_text, _, scale) in _SYSTEM.items():
         if key in system:
             out.append(GaugeMetricFamily(name, help_text, value=float(system[key]) * scale))
@@ -154,6 +165,8 @@ def _read_sample(totals: Totals, name: str, labels: dict[str, str], value: float
         _count(totals.errors_by_type, labels.get("error_type", ""), count)
     elif name == P + "call_anomalies_total":
         _count(totals.anomalies, labels.get("kind", ""), count)
+    elif name.endswith("_total") and name[len(P):-len("_total")] in totals.usage:
+        totals.usage[name[len(P):-len("_total")]] += value
     elif name == P + "log_records_dropped_total":
         totals.dropped_records += count
     elif name == P + "operation_failures_total":
@@ -246,6 +259,8 @@ class Publisher:
         self._anomalies = Counter(P + "call_anomalies", "Bad call input, by kind.", ["kind"],
                                   registry=None)
         self._dropped = Counter(P + "log_records_dropped", "Log records lost.", registry=None)
+        self._usage = {key: Counter(P + key, _USAGE_HELP[key], registry=None)
+                       for key in USAGE_KEYS}
         self._window = Gauge(WINDOW, "Calls in the recent windows (internal).",
                              ["window", "kind"], registry=None, multiprocess_mode="livesum")
         self._recent_response = Gauge(
@@ -276,6 +291,8 @@ class Publisher:
         for kind, n in totals.anomalies.items():
             _inc(self._anomalies.labels(kind), n - last.anomalies.get(kind, 0))
         _inc(self._dropped, totals.dropped_records - last.dropped_records)
+        for key, counter in self._usage.items():
+            _inc(counter, totals.usage[key] - last.usage[key])
         for window_name, window in (("minute", totals.minute), ("recent", totals.recent)):
             for kind in _WINDOW_KINDS:
                 self._window.labels(window_name, kind).set(getattr(window, kind))
@@ -303,6 +320,6 @@ class Publisher:
             (peak.labels(*labels) if labels else peak).set(now.max / per_second)
 
 
-def _inc(counter: Any, amount: int) -> None:
+def _inc(counter: Any, amount: float) -> None:
     if amount > 0:
         counter.inc(amount)

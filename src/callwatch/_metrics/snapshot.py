@@ -13,6 +13,7 @@ from callwatch._metrics.calls import Window
 from callwatch._metrics.errors import RECENT_ERRORS
 from callwatch._metrics.histogram import CALL_DURATION_EDGES_SEC, RESPONSE_EDGES_MS, Histogram
 from callwatch._metrics.operations import OperationStats
+from callwatch._metrics.usage import USAGE_KEYS
 
 __all__ = ["Totals", "to_metrics"]
 
@@ -37,6 +38,7 @@ class Totals:
     total_errors: int = 0
     recent_errors: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     dropped_records: int = 0
+    usage: dict[str, float] = field(default_factory=lambda: dict.fromkeys(USAGE_KEYS, 0.0))
 
     def add(self, other: Totals) -> None:
         self.started += other.started
@@ -61,11 +63,22 @@ class Totals:
             self.recent_errors + other.recent_errors, key=lambda e: str(e.get("timestamp", ""))
         )[-RECENT_ERRORS:]
         self.dropped_records += other.dropped_records
+        for key, amount in other.usage.items():
+            self.usage[key] = self.usage.get(key, 0.0) + amount
 
 
 def _add_counts(into: dict[str, int], other: dict[str, int]) -> None:
     for key, value in other.items():
         into[key] = into.get(key, 0) + value
+
+
+def _usage(usage: dict[str, float]) -> dict[str, float | int]:
+    """Token and character counts as integers, seconds and dollars as decimals."""
+    out: dict[str, float | int] = {}
+    for key in USAGE_KEYS:
+        value = usage.get(key, 0.0)
+        out[key] = round(value, 6) if key in ("stt_audio_seconds", "cost_usd") else int(value)
+    return out
 
 
 def to_metrics(totals: Totals, system: dict[str, Any], timestamp: str) -> dict[str, Any]:
@@ -105,5 +118,6 @@ def to_metrics(totals: Totals, system: dict[str, Any], timestamp: str) -> dict[s
             for name, stats in sorted(totals.operations.items())
         },
         "logging": {"dropped_records": totals.dropped_records},
+        "usage": _usage(totals.usage),
         "timestamp": timestamp,
     }

@@ -4,6 +4,18 @@ Records of a call are spread over four folders and over days, some gzipped,
 and the same record sits in ``app/`` and in ``errors/``/``audit/``/
 ``performance/``. Lines are prefiltered with a bytes search for the call id,
 so only the call's own lines are ever JSON-parsed.
+
+The engine is reusable and does not care where records come from:
+
+- :class:`CallTrace` is one call's story. :meth:`CallTrace.add` is the one
+  way a record enters it, from any source (log files, a database): it drops a
+  copy already taken (compared without the audit ``chain``, so a source should
+  offer the most specific copy first), sums the record's stage and keeps it;
+  :attr:`CallTrace.records` is the kept records in time order.
+- :func:`collect` is the log-file source: it reads every file under a log
+  directory and feeds the call's records to a new :class:`CallTrace`.
+- :func:`as_json` is the story as ``callwatch trace CALL_ID --json`` prints
+  it, a plain ``dict`` ready for any JSON encoder.
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from callwatch.cli._files import (
 )
 from callwatch.cli._render import Output, format_record, parse_timestamp
 
-__all__ = ["CallTrace", "Stage", "add_parser", "collect", "run"]
+__all__ = ["CallTrace", "Stage", "add_parser", "as_json", "collect", "run"]
 
 _SOURCE_TAGS = {"app": "app", "errors": "err", "audit": "audit", "performance": "perf"}
 _PROGRESS_MIN_BYTES = 64 << 20
@@ -59,14 +71,37 @@ class CallTrace:
     """The records of one call and what they add up to."""
 
     call_id: str
-    records: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (folder, record)
     stages: dict[str, Stage] = field(default_factory=dict)
     stats: ReadStats = field(default_factory=ReadStats)
+    _records: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False)
+    _seen: set[bytes] = field(default_factory=set, repr=False)
+    _sorted: bool = field(default=True, repr=False)
+
+    def add(self, folder: str, record: dict[str, Any]) -> bool:
+        """Take one record of the call found in ``folder``; ``False`` for a copy already taken."""
+        key = orjson.dumps(
+            {k: v for k, v in record.items() if k != "chain"}, option=orjson.OPT_SORT_KEYS
+        )
+        if key in self._seen:
+            return False
+        self._seen.add(key)
+        self._records.append((folder, record))
+        self._sorted = False
+        self._add_stage(record)
+        return True
+
+    @property
+    def records(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(folder, record)`` pairs in time order; equal stamps keep the order they came in."""
+        if not self._sorted:
+            self._records.sort(key=_time_of)
+            self._sorted = True
+        return self._records
 
     @property
     def total_ms(self) -> float | None:
         """Wall time from the call's first record to its last."""
-        stamps = [parse_timestamp(r.get("timestamp")) for _, r in self.records]
+        stamps = [parse_timestamp(r.get("timestamp")) for _, r in self._records]
         known = [s for s in stamps if s is not None]
         if not known:
             return None
@@ -75,6 +110,20 @@ class CallTrace:
     @property
     def stage_total_ms(self) -> float:
         return sum(stage.total_ms for stage in self.stages.values())
+
+    def _add_stage(self, record: dict[str, Any]) -> None:
+        extra = record.get("extra")
+        if not isinstance(extra, dict):
+            return
+        operation, duration = extra.get("operation"), extra.get("duration_ms")
+        if not isinstance(operation, str) or not isinstance(duration, (int, float)):
+            return
+        stage = self.stages.setdefault(operation, Stage())
+        stage.count += 1
+        stage.total_ms += float(duration)
+        stage.max_ms = max(stage.max_ms, float(duration))
+        if extra.get("success") is False:
+            stage.failures += 1
 
 
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -108,7 +157,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if trace.stats.bad_lines:
         out.note(f"skipped {trace.stats.bad_lines} malformed line(s) mentioning {args.call_id}")
     if args.json:
-        out.raw(orjson.dumps(_as_json(trace)).decode())
+        out.raw(orjson.dumps(as_json(trace)).decode())
     elif trace.records:
         _print(trace, out)
     if not trace.records:
@@ -127,9 +176,8 @@ def collect(
     # The id as a whole JSON string, quotes and escapes included: ast-1 is not ast-10.
     needle = orjson.dumps(call_id)
     files = find_log_files(log_dir)
-    seen: set[bytes] = set()
     # Threads overlap gzip decompression (which releases the GIL) across files;
-    # results are merged in file order, so the audit copy of a record wins.
+    # results are added in file order, so the audit copy of a record wins.
     with ThreadPoolExecutor(min(_THREADS, max(1, len(files)))) as pool:
         scans = [pool.submit(_scan_file, log_file, needle, call_id) for log_file in files]
         for log_file, scan in zip(files, scans, strict=True):
@@ -137,16 +185,7 @@ def collect(
             advance(log_file.size)
             trace.stats.merge(stats)
             for record in records:
-                key = orjson.dumps(
-                    {k: v for k, v in record.items() if k != "chain"}, option=orjson.OPT_SORT_KEYS
-                )
-                if key not in seen:
-                    seen.add(key)
-                    trace.records.append((log_file.category, record))
-    # Stable: records with equal stamps keep their file order.
-    trace.records.sort(key=lambda item: parse_timestamp(item[1].get("timestamp")) or _NEVER)
-    for _, record in trace.records:
-        _add_stage(trace, record)
+                trace.add(log_file.category, record)
     return trace
 
 
@@ -169,22 +208,12 @@ def _belongs(record: dict[str, Any], call_id: str) -> bool:
     return isinstance(extra, dict) and extra.get("call_id") == call_id
 
 
-def _add_stage(trace: CallTrace, record: dict[str, Any]) -> None:
-    extra = record.get("extra")
-    if not isinstance(extra, dict):
-        return
-    operation, duration = extra.get("operation"), extra.get("duration_ms")
-    if not isinstance(operation, str) or not isinstance(duration, (int, float)):
-        return
-    stage = trace.stages.setdefault(operation, Stage())
-    stage.count += 1
-    stage.total_ms += float(duration)
-    stage.max_ms = max(stage.max_ms, float(duration))
-    if extra.get("success") is False:
-        stage.failures += 1
+def _time_of(item: tuple[str, dict[str, Any]]) -> datetime:
+    return parse_timestamp(item[1].get("timestamp")) or _NEVER
 
 
-def _as_json(trace: CallTrace) -> dict[str, Any]:
+def as_json(trace: CallTrace) -> dict[str, Any]:
+    """The call's story as ``callwatch trace CALL_ID --json`` prints it."""
     stamps = [r.get("timestamp") for _, r in trace.records]
     return {
         "call_id": trace.call_id,
