@@ -72,10 +72,8 @@ def _listen() -> None:
         return
     from callwatch.monitoring import production_monitor  # noqa: PLC0415 - imports logging
 
-    add_listener = getattr(production_monitor, "add_call_listener", None)
-    if add_listener is not None:
-        add_listener(_call_started, _call_ended)
-        _listening = True
+    production_monitor.add_call_listener(_call_started, _call_ended)
+    _listening = True
 
 
 def _call_started(call_id: Hashable) -> None:

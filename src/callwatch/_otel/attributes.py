@@ -101,8 +101,10 @@ def _put(attributes: dict[str, Any], typed: list[str], key: str, value: Any) -> 
     typed.append(key)
     if kind is bool or kind is float or (kind is int and -_INT64 <= value < _INT64):
         attributes[key] = value
-    else:  # None, objects, arrays, huge integers: their JSON text
-        attributes[key] = orjson.dumps(value).decode()
+    elif kind is int:  # beyond OTLP's 64 bits: its decimal text
+        attributes[key] = str(value)
+    else:  # None, objects, arrays: their JSON text
+        attributes[key] = orjson.dumps(value, default=str).decode()
 
 
 def record_from_attributes(
