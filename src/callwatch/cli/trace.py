@@ -141,10 +141,19 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object for machines instead"
     )
+    parser.add_argument(
+        "--clickhouse", metavar="URL",
+        help="read the fleet's records from this ClickHouse (HTTP, e.g. http://ch:8123) "
+        "instead of log files: the otel_logs table of database otel or default",
+    )
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    if args.clickhouse:
+        from callwatch.cli._clickhouse import run_clickhouse  # noqa: PLC0415
+
+        return run_clickhouse(args, out, _answer)
     log_dir: Path = args.log_dir
     if not log_dir.is_dir():
         out.error(f"no log directory at {log_dir}")
@@ -156,14 +165,18 @@ def run(args: argparse.Namespace, out: Output) -> int:
         out.note(f"unreadable file skipped: {problem}")
     if trace.stats.bad_lines:
         out.note(f"skipped {trace.stats.bad_lines} malformed line(s) mentioning {args.call_id}")
+    return _answer(trace, args, out, f"{trace.stats.files} file(s) under {log_dir}")
+
+
+def _answer(trace: CallTrace, args: argparse.Namespace, out: Output, searched: str) -> int:
+    """Print the story (text or ``--json``); exit 1 when the call left nothing in ``searched``."""
     if args.json:
         out.raw(orjson.dumps(as_json(trace)).decode())
     elif trace.records:
         _print(trace, out)
     if not trace.records:
         if not args.json:
-            files = trace.stats.files
-            out.error(f"call {args.call_id} not found in {files} file(s) under {log_dir}")
+            out.error(f"call {args.call_id} not found in {searched}")
         return 1
     return 0
 
