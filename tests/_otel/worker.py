@@ -1,6 +1,6 @@
 """A voice-agent process for the OTLP tests: one host's part of a call, then shutdown.
 
-    python -m tests._otel.worker CALL_ID ROLE PAUSE_SEC
+    python -m tests._otel.worker CALL_ID ROLE PAUSE_SEC [START_AT_EPOCH]
 
 ``ROLE`` ``front`` starts and ends the call (the SIP front end); ``media`` logs its
 turns in between (another host's media worker). Configured by the environment
@@ -47,6 +47,8 @@ def media(call_id: str, pause: float) -> None:
 def main() -> None:
     call_id, role, pause = sys.argv[1], sys.argv[2], float(sys.argv[3])
     callwatch.configure()
+    if len(sys.argv) > 4:  # hosts started together begin together, whatever their start-up
+        time.sleep(max(0.0, float(sys.argv[4]) - time.time()))
     (front if role == "front" else media)(call_id, pause)
     started = time.monotonic()
     callwatch.shutdown()
