@@ -182,6 +182,7 @@ class ProductionMonitor:
             anomalies=anomalies, operations=operations.snapshot(),
             errors_by_type=by_type, total_errors=total_errors, recent_errors=recent,
             dropped_records=_dropped_records(), usage=dict(self.usage.totals),
+            otlp_dropped=STATS.otlp_dropped,
         )
 
     def totals(self) -> Totals:

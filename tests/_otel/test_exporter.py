@@ -24,7 +24,12 @@ from callwatch import _otel  # noqa: E402
 from callwatch._logging.stats import STATS  # noqa: E402
 from callwatch._otel import providers  # noqa: E402
 from callwatch.logger import bind_call, log, perf_timer  # noqa: E402
-from callwatch.monitoring import record_call_end, record_call_start  # noqa: E402
+from callwatch.monitoring import (  # noqa: E402
+    get_metrics,
+    prometheus_exposition,
+    record_call_end,
+    record_call_start,
+)
 
 
 class Memory:
@@ -148,6 +153,9 @@ def test_a_collector_that_is_down_costs_counted_drops_said_once(
         log.info("while the collector is down", extra={"n": n})
     callwatch.shutdown()
     assert STATS.otlp_dropped - before >= 50
+    assert get_metrics()["logging"]["otlp_dropped"] == STATS.otlp_dropped
+    exposition = prometheus_exposition()[0].decode()
+    assert f"callwatch_otlp_dropped_total {float(STATS.otlp_dropped)}" in exposition
     err = capfd.readouterr().err
     assert err.count("OTLP export to http://127.0.0.1:9 failing") == 1
     assert "s3cret" not in err

@@ -124,6 +124,8 @@ def families(totals: Totals, system: dict[str, Any]) -> list[Metric]:
                                  totals.anomalies))
     out.append(CounterMetricFamily(P + "log_records_dropped", "Log records lost.",
                                    value=totals.dropped_records))
+    out.append(CounterMetricFamily(P + "otlp_dropped", "Records and spans OTLP export lost.",
+                                   value=totals.otlp_dropped))
     for key in USAGE_KEYS:
         out.append(CounterMetricFamily(P + key, _USAGE_HELP[key], value=totals.usage[key]))
     for key, (name, help_text, _, scale) in _SYSTEM.items():
@@ -169,6 +171,8 @@ def _read_sample(totals: Totals, name: str, labels: dict[str, str], value: float
         totals.usage[name[len(P):-len("_total")]] += value
     elif name == P + "log_records_dropped_total":
         totals.dropped_records += count
+    elif name == P + "otlp_dropped_total":
+        totals.otlp_dropped += count
     elif name == P + "operation_failures_total":
         _op(totals, labels).failures += count
     elif name == RECENT_RESPONSE:
@@ -259,6 +263,8 @@ class Publisher:
         self._anomalies = Counter(P + "call_anomalies", "Bad call input, by kind.", ["kind"],
                                   registry=None)
         self._dropped = Counter(P + "log_records_dropped", "Log records lost.", registry=None)
+        self._otlp_dropped = Counter(P + "otlp_dropped", "Records and spans OTLP export lost.",
+                                     registry=None)
         self._usage = {key: Counter(P + key, _USAGE_HELP[key], registry=None)
                        for key in USAGE_KEYS}
         self._window = Gauge(WINDOW, "Calls in the recent windows (internal).",
@@ -291,6 +297,7 @@ class Publisher:
         for kind, n in totals.anomalies.items():
             _inc(self._anomalies.labels(kind), n - last.anomalies.get(kind, 0))
         _inc(self._dropped, totals.dropped_records - last.dropped_records)
+        _inc(self._otlp_dropped, totals.otlp_dropped - last.otlp_dropped)
         for key, counter in self._usage.items():
             _inc(counter, totals.usage[key] - last.usage[key])
         for window_name, window in (("minute", totals.minute), ("recent", totals.recent)):

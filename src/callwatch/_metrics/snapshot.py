@@ -38,6 +38,7 @@ class Totals:
     total_errors: int = 0
     recent_errors: list[dict[str, Any]] = field(default_factory=list)  # oldest first
     dropped_records: int = 0
+    otlp_dropped: int = 0  # records and spans the OTLP export could not send
     usage: dict[str, float] = field(default_factory=lambda: dict.fromkeys(USAGE_KEYS, 0.0))
 
     def add(self, other: Totals) -> None:
@@ -63,6 +64,7 @@ class Totals:
             self.recent_errors + other.recent_errors, key=lambda e: str(e.get("timestamp", ""))
         )[-RECENT_ERRORS:]
         self.dropped_records += other.dropped_records
+        self.otlp_dropped += other.otlp_dropped
         for key, amount in other.usage.items():
             self.usage[key] = self.usage.get(key, 0.0) + amount
 
@@ -117,7 +119,8 @@ def to_metrics(totals: Totals, system: dict[str, Any], timestamp: str) -> dict[s
             }
             for name, stats in sorted(totals.operations.items())
         },
-        "logging": {"dropped_records": totals.dropped_records},
+        "logging": {"dropped_records": totals.dropped_records,
+                    "otlp_dropped": totals.otlp_dropped},
         "usage": _usage(totals.usage),
         "timestamp": timestamp,
     }
