@@ -22,7 +22,7 @@ from pathlib import Path
 
 N = 20_000
 BURST, PAUSE_SEC, BURSTS = 100, 0.02, 100
-ROUNDS = 3
+ROUNDS = 5
 EXTRA = {"caller_number": "+1234567890", "extension": "100", "turn": 3}
 
 

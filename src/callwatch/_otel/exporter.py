@@ -3,9 +3,10 @@
 The log writer hands each written batch to :meth:`Exporter.take` (a bounded
 hand-over, nothing else on the writer thread); call starts and ends arrive from
 the monitor's call listener as two small tuples. The export thread turns them
-into log records, spans and histogram points, and yields the interpreter every
-few records so that a busy caller is never held up by it. When it falls behind,
-what does not fit is dropped and counted, never waited for.
+into log records, spans and histogram points, yielding the interpreter every few
+records and stepping aside while another thread wants it, so a busy caller is
+never held up by it. When it falls behind, what does not fit is dropped and
+counted, never waited for.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from callwatch._otel.spans import CallSpans
 __all__ = ["Exporter"]
 
 INBOX = 65_536  # written records waiting for the export thread
-SLICE = 16  # records converted between two yields of the interpreter
+SLICE = 8  # records converted between two yields of the interpreter
+BUSY_SEC = 0.001  # a yield that long means another thread wanted the interpreter
+BACKOFF_SEC = 0.02  # then the export thread steps aside this long
 WAKE_AT = 512
 INTERVAL_SEC = 0.1
 END_GRACE_NS = 300_000_000  # a call's end waits this long for its last records to arrive
@@ -111,14 +114,22 @@ class Exporter:
                 self._export(inbox.popleft())
                 done += 1
                 if done % SLICE == 0:
-                    self._take_starts()
                     if not final:
-                        time.sleep(0)  # let the callers' threads run first
+                        self._step_aside()
+                    self._take_starts()
             self._take_ends(final)
             if final and self.spans is not None:
                 self.spans.end_all(time_ns())
         except Exception:  # the export thread outlives any one bad record
             self.delivery.internal_error()
+
+    @staticmethod
+    def _step_aside() -> None:
+        """Let the callers' threads run first: yield, and back off while they are busy."""
+        started = time.perf_counter()
+        time.sleep(0)
+        if time.perf_counter() - started > BUSY_SEC:
+            time.sleep(BACKOFF_SEC)
 
     def _take_starts(self) -> None:
         events = self.events
