@@ -2,7 +2,8 @@
 
 One process, the three modes side by side, interleaved rounds, medians. "On"
 exports to a real local rotel collector (discarding what it receives); "down"
-points at a port where nothing listens. Two loads: a tight loop (the worst case:
+points at a port where nothing listens, "slow" at one that takes connections and
+never answers. Two loads: a tight loop (the worst case:
 the export thread yields to the caller and drops, counted, what it cannot keep
 up with) and bursts of 100 lines with pauses, as a call's turns log them.
 """
@@ -90,11 +91,16 @@ def main() -> str:
     from callwatch._logging.stats import STATS
 
     os.environ["OTEL_EXPORTER_OTLP_TIMEOUT"] = "2"
-    modes = ["export off", "export on (local rotel)", "export on, collector down"]
+    modes = ["export off", "export on (local rotel)", "export on, collector down",
+             "export on, collector never answers"]
     results: dict[str, list[tuple[float, float, float]]] = {mode: [] for mode in modes}
     dropped_before = STATS.otlp_dropped
-    with local_collector() as endpoint, tempfile.TemporaryDirectory() as tmp:
-        targets = {modes[0]: None, modes[1]: endpoint, modes[2]: f"http://127.0.0.1:{free_port()}"}
+    with local_collector() as endpoint, tempfile.TemporaryDirectory() as tmp, \
+            socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(64)  # connections wait in the backlog, never answered
+        targets = {modes[0]: None, modes[1]: endpoint, modes[2]: f"http://127.0.0.1:{free_port()}",
+                   modes[3]: f"http://127.0.0.1:{silent.getsockname()[1]}"}
         for round_ in range(ROUNDS):
             for mode in modes:
                 results[mode].append(measure(targets[mode], Path(tmp) / f"{round_}-{mode[:9]}"))
@@ -114,7 +120,7 @@ def main() -> str:
         "",
         f"Caller cost per INFO line: a tight loop of {N:,} lines, and {BURSTS} bursts of "
         f"{BURST} lines {PAUSE_SEC * 1000:.0f} ms apart; {ROUNDS} interleaved rounds, medians. "
-        f"Target: ≤ 1.25× export off, also with the collector down; shutdown ≤ 2 s. "
+        f"Target: ≤ 1.25× export off, also with the collector down or silent; shutdown ≤ 2 s. "
         f"Records the export could not send (dropped and counted, all modes): {dropped:,}. "
         f"Python {sys.version.split()[0]}.",
         "",
