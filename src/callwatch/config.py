@@ -41,6 +41,7 @@ BOUNDS: dict[str, float] = {
     "health_check_timeout_sec": 60,
     "health_cache_ttl_sec": 3600,
     "alert_dedup_window_sec": 7 * 86400,
+    "alert_resolve_sec": 86400,
     "alert_min_calls": 1_000_000,
     "alert_timeout_sec": 300,
     "alert_max_retries": 100,
@@ -94,6 +95,7 @@ class Settings:
     prometheus_multiproc_dir: Path | None = None
     # Alerting.
     alert_dedup_window_sec: float = 900.0
+    alert_resolve_sec: float = 60.0  # a firing threshold alert must be clear this long
     alert_min_calls: int = 10
     alert_timeout_sec: float = 5.0
     alert_max_retries: int = 5
@@ -214,6 +216,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "HEALTH_CACHE_TTL_SEC": ("health_cache_ttl_sec", _number(float)),
     "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _path),
     "ALERT_DEDUP_WINDOW_SEC": ("alert_dedup_window_sec", _number(float)),
+    "ALERT_RESOLVE_SEC": ("alert_resolve_sec", _number(float)),
     "ALERT_MIN_CALLS": ("alert_min_calls", _number(int)),
     "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _number(float)),
     "ALERT_MAX_RETRIES": ("alert_max_retries", _number(int)),

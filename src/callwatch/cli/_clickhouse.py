@@ -106,9 +106,12 @@ def read_rows(lines: Iterable[bytes | str], trace: CallTrace, limit: int = MAX_R
     return False
 
 
-def collect(url: str, call_id: str, timeout: float = TIMEOUT_SEC) -> tuple[CallTrace, bool]:
-    """The call's story from the ClickHouse at ``url``, and whether it was cut at the limit."""
-    trace = CallTrace(call_id)
+def collect(
+    url: str, call_id: str, max_records: int = MAX_RECORDS, timeout: float = TIMEOUT_SEC
+) -> tuple[CallTrace, bool]:
+    """The call's story from the ClickHouse at ``url``, and whether the query was cut at
+    :data:`MAX_RECORDS` (the trace itself keeps ``max_records``: the first and last halves)."""
+    trace = CallTrace(call_id, max_records)
     where = describe(url)
     try:
         with httpx.Client(timeout=timeout) as client:
@@ -132,12 +135,12 @@ def run_clickhouse(
     """``callwatch trace CALL_ID --clickhouse URL``: exit 2 when the server or tables fail."""
     where = describe(args.clickhouse)
     try:
-        trace, cut = collect(args.clickhouse, args.call_id)
+        trace, cut = collect(args.clickhouse, args.call_id, args.max_records)
     except ClickHouseError as exc:
         out.error(str(exc))
         return 2
     if cut:
-        out.note(f"only the first {MAX_RECORDS} records of {args.call_id} are shown")
+        out.note(f"only the first {MAX_RECORDS} records of {args.call_id} were read")
     return answer(trace, args, out, f"ClickHouse at {where}")
 
 
