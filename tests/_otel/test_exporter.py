@@ -162,3 +162,11 @@ def test_a_collector_that_is_down_costs_counted_drops_said_once(
     text = "".join(p.read_text() for p in (tmp_path / "logs").rglob("*.log"))
     assert "s3cret" not in text
     assert text.count("OTLP export failing") <= 1
+
+
+def test_a_call_still_live_at_shutdown_ends_its_span_saying_so(memory: Memory) -> None:
+    record_call_start("otel-call-3")
+    callwatch.shutdown()
+    call = memory.span("call")
+    assert call.status.status_code is StatusCode.ERROR
+    assert "end was recorded" in call.status.description

@@ -119,7 +119,8 @@ class Exporter:
                     self._take_starts()
             self._take_ends(final)
             if final and self.spans is not None:
-                self.spans.end_all(time_ns())
+                for _ in range(self.spans.end_all(time_ns())):
+                    self._accept("spans")
         except Exception:  # the export thread outlives any one bad record
             self.delivery.internal_error()
 
@@ -145,8 +146,7 @@ class Exporter:
         while ends and (final or ends[0][1] <= due):
             call_id, nanos, duration_sec, success = ends.popleft()
             started = self._starts.pop(call_id, None)
-            if self.spans is not None and self.spans.context_of(call_id) is not None:
-                self.spans.end(call_id, nanos, success)
+            if self.spans is not None and self.spans.end(call_id, nanos, success):
                 self._accept("spans")
             if self.instruments is not None:
                 if duration_sec is None and started is not None:

@@ -59,11 +59,11 @@ class CallSpans:
 
     def end(
         self, call_id: str, nanos: int, success: bool | None, problem: str | None = None
-    ) -> None:
-        """Close the call span with its outcome (``None``: unknown)."""
+    ) -> bool:
+        """Close the call span with its outcome (``None``: unknown); ``False`` if not open."""
         call = self._open.pop(call_id, None)
         if call is None:
-            return
+            return False
         if success is True:
             call.span.set_status(self._status(self._codes.OK))
         elif success is False or problem is not None:
@@ -72,11 +72,12 @@ class CallSpans:
         self._ended[call_id] = call.context
         if len(self._ended) > RECENTLY_ENDED:
             self._ended.popitem(last=False)
+        return True
 
-    def end_all(self, nanos: int) -> None:
+    def end_all(self, nanos: int) -> int:
         """Close every live call (shutdown): their spans say the end was not recorded."""
-        for call_id in list(self._open):
-            self.end(call_id, nanos, None, "process stopped before the call's end was recorded")
+        problem = "process stopped before the call's end was recorded"
+        return sum(self.end(call_id, nanos, None, problem) for call_id in list(self._open))
 
     def context_of(self, call_id: str | None) -> Any:
         """The API Context holding the call's span (live or recently ended), or ``None``."""
