@@ -93,6 +93,7 @@ class Settings:
     queue_block_ms: float = 5.0
     flush_interval_ms: float = 50.0
     max_field_chars: int = 16384
+    otlp: bool = True  # OTLP export, when an OTEL_EXPORTER_OTLP_* endpoint is set
     # Monitoring.
     max_call_age_sec: float = 4 * 3600.0
     error_rate_window_sec: float = 300.0
@@ -226,6 +227,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "LOG_QUEUE_BLOCK_MS": ("queue_block_ms", _number(float)),
     "LOG_FLUSH_INTERVAL_MS": ("flush_interval_ms", _number(float)),
     "LOG_MAX_FIELD_CHARS": ("max_field_chars", _number(int)),
+    "CALLWATCH_OTLP": ("otlp", _bool),
     "MAX_CALL_AGE_SEC": ("max_call_age_sec", _number(float)),
     "ERROR_RATE_WINDOW_SEC": ("error_rate_window_sec", _number(float)),
     "HEALTH_CHECK_TIMEOUT_SEC": ("health_check_timeout_sec", _number(float)),

@@ -364,7 +364,8 @@ class ProductionMonitor:
     def _process_counters(self) -> dict[str, float]:
         """This process's logging statistics, counted fleet-wide."""
         return {"log_records_dropped": float(STATS.dropped),
-                "log_internal_errors": float(STATS.internal_errors)}
+                "log_internal_errors": float(STATS.internal_errors),
+                "otlp_dropped": float(STATS.otlp_dropped)}
 
     def _process_gauges(self) -> dict[str, float]:
         sample = self.system.latest()

@@ -348,3 +348,6 @@ def get() -> Pipeline:
 
 _runtime.register(_runtime.Component("logging", _start, _stop, priority=0, flush=_flush))
 os.register_at_fork(before=_flush)
+
+# The OTLP exporter, a sink of the writer, registers its own component.
+from callwatch import _otel  # noqa: E402, F401

@@ -37,6 +37,7 @@ from callwatch.config import Settings
 
 __all__ = [
     "APP",
+    "BATCH_SINKS",
     "CONSOLE",
     "ERRORS",
     "HANDLERS",
@@ -55,6 +56,10 @@ _BATCH = 8192
 # One rendered record on its way to the sinks: (sinks, day, line, console, levelno).
 # A plain tuple: building a NamedTuple costs more than the rest of the hand-over.
 Item = tuple[int, str, bytes, "bytes | None", int]
+
+# Exporters fed every written batch on the writer thread (the OTLP exporter registers here).
+# Each takes the batch's items and must only hand them over: it runs with the writer's lock held.
+BATCH_SINKS: list[Callable[[list[Item]], None]] = []
 
 
 class Writer:
@@ -201,6 +206,8 @@ class Writer:
                 _write_console(b"".join(console))
             if self._handlers:
                 self._call_handlers(batch)
+            for sink in BATCH_SINKS:
+                sink(batch)
         finally:
             self._in_writer.active = False
 

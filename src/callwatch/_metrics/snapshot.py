@@ -131,6 +131,7 @@ def to_metrics(totals: Totals, system: dict[str, Any], timestamp: str) -> dict[s
         "logging": {
             "dropped_records": totals.count("log_records_dropped"),
             "internal_errors": totals.count("log_internal_errors"),
+            "otlp_dropped": totals.count("otlp_dropped"),
         },
         "usage": _usage({key: totals.counters.get(key, {}).get("", 0.0) for key in USAGE_KEYS}),
         "timestamp": timestamp,

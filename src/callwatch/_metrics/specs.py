@@ -96,6 +96,7 @@ METRICS: tuple[MetricSpec, ...] = (
     MetricSpec("log_records_dropped", "counter", "Log records lost."),
     MetricSpec("log_internal_errors", "counter",
                "Failures inside the logging pipeline, each reported once to stderr."),
+    MetricSpec("otlp_dropped", "counter", "Records and spans the OTLP export could not send."),
     _usage("llm_prompt_tokens", "LLM prompt (input) tokens."),
     _usage("llm_completion_tokens", "LLM completion (output) tokens."),
     _usage("tts_characters", "Characters synthesised to speech."),

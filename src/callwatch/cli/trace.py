@@ -196,6 +196,11 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="N",
         help="read only the last N UTC days, today included (default: every day kept)",
     )
+    parser.add_argument(
+        "--clickhouse", metavar="URL",
+        help="read the fleet's records from this ClickHouse (HTTP, e.g. http://ch:8123) "
+        "instead of log files: the otel_logs table of database otel or default",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -207,6 +212,10 @@ def _positive(raw: str) -> int:
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
+    if args.clickhouse:
+        from callwatch.cli._clickhouse import run_clickhouse  # noqa: PLC0415
+
+        return run_clickhouse(args, out, _answer)
     log_dir: Path = args.log_dir
     if not log_dir.is_dir():
         out.error(f"no log directory at {log_dir}")
@@ -217,6 +226,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
             log_dir, args.call_id, advance, max_records=args.max_records, days=args.days
         )
     _report_reading(trace.stats, args.call_id, out)
+    return _answer(trace, args, out, f"{trace.stats.files} file(s) under {log_dir}")
+
+
+def _answer(trace: CallTrace, args: argparse.Namespace, out: Output, searched: str) -> int:
+    """Print the story (text or ``--json``); exit 1 when the call left nothing in ``searched``."""
     if args.json:
         out.raw(orjson.dumps(as_json(trace)).decode())
     elif trace.records:
@@ -225,8 +239,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         return 2
     if not trace.records:
         if not args.json:
-            files = trace.stats.files
-            out.error(f"call {args.call_id} not found in {files} file(s) under {log_dir}")
+            out.error(f"call {args.call_id} not found in {searched}")
         return 1
     return 0
 
