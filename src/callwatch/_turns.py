@@ -81,7 +81,7 @@ def record_turn(
         finally:
             _call_id.reset(token)
     except Exception as exc:  # recording a turn never breaks the call
-        pipeline.call_failed(exc, INFO, TIMER, __name__)
+        pipeline.call_failed(exc, INFO, __name__, TIMER)
 
 
 def _feed_metrics(call_id: str, latency: float | None, stages: dict[str, dict[str, Any]]) -> None:
