@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["BOUNDS", "MIN_TOKEN_CHARS", "ConfigError", "Settings", "load_settings"]
+__all__ = [
+    "BOUNDS",
+    "MIN_TOKEN_CHARS",
+    "ZERO_ALLOWED",
+    "ConfigError",
+    "Settings",
+    "load_settings",
+]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENVIRONMENTS = ("development", "production", "staging", "test")
@@ -47,6 +54,8 @@ BOUNDS: dict[str, float] = {
     "alert_max_retries": 100,
     "alert_queue_size": 1_000_000,
 }
+# Numbers for which zero means something ("at once").
+ZERO_ALLOWED = frozenset({"alert_resolve_sec"})
 MIN_TOKEN_CHARS = 16
 _URL_FIELDS = ("alert_webhook_url", "slack_webhook_url")
 
@@ -271,10 +280,10 @@ def _validate(settings: Settings) -> None:
         value = getattr(settings.retention if owner else settings, attribute)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{_variable(name)} is not a number")
-        if not (math.isfinite(value) and 0 < value <= largest):
-            raise ConfigError(
-                f"{_variable(name)}={value!r} must be positive and at most {largest:g}"
-            )
+        smallest_ok = value >= 0 if name in ZERO_ALLOWED else value > 0
+        if not (math.isfinite(value) and smallest_ok and value <= largest):
+            kind = "zero or more" if name in ZERO_ALLOWED else "positive"
+            raise ConfigError(f"{_variable(name)}={value!r} must be {kind} and at most {largest:g}")
     for name in _URL_FIELDS:
         if getattr(settings, name) is not None:
             _check_url(_variable(name), getattr(settings, name))
