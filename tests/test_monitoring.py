@@ -24,6 +24,7 @@ from callwatch.monitoring import (
     record_call_start,
     record_error,
     record_response_time,
+    record_usage,
 )
 from callwatch.testing import capture_logs
 
@@ -87,7 +88,8 @@ def test_metrics_shape_and_values() -> None:
     assert set(calls["duration_sec"]) == {"p50", "p95", "p99"}
     assert {"cpu_percent", "memory_percent", "disk_percent", "memory_available_mb",
             "disk_free_gb", "process_memory_mb", "open_files"} <= set(metrics["system"])
-    assert set(metrics) == {"calls", "system", "errors", "performance", "logging", "timestamp"}
+    assert set(metrics) == {"calls", "system", "errors", "performance", "logging", "usage",
+                            "timestamp"}
     assert metrics["timestamp"].endswith("Z")
 
 
@@ -224,3 +226,118 @@ async def test_readiness_turns_false_when_capacity_is_full(monkeypatch: pytest.M
     readiness = await monitoring.get_readiness()
     assert readiness["ready"] is False and "capacity" in readiness["failing_checks"]
     assert monitoring.get_liveness()["status"] == "alive"
+
+
+def test_usage_adds_up_in_metrics_and_exposition_and_ignores_odd_amounts() -> None:
+    record_usage(call_id="u-1", llm_prompt_tokens=1200, llm_completion_tokens=300,
+                 tts_characters=450, stt_audio_seconds=12.5, cost_usd=0.0123)
+    record_usage(call_id="u-1", llm_prompt_tokens=800, cost_usd=0.0077)
+    record_usage(llm_prompt_tokens=-5, tts_characters=float("nan"), cost_usd=float("inf"),
+                 stt_audio_seconds="lots")  # type: ignore[arg-type]
+    record_usage(call_id={"unhashable": 1}, tts_characters=50)  # type: ignore[arg-type]
+    assert get_metrics()["usage"] == {
+        "llm_prompt_tokens": 2000, "llm_completion_tokens": 300, "tts_characters": 500,
+        "stt_audio_seconds": 12.5, "cost_usd": 0.02}
+    assert production_monitor.call_usage("u-1") == {
+        "llm_prompt_tokens": 2000.0, "llm_completion_tokens": 300.0, "tts_characters": 450.0,
+        "stt_audio_seconds": 12.5, "cost_usd": pytest.approx(0.02)}
+    assert production_monitor.call_usage("unknown") is None
+    samples = _samples()
+    assert samples[("callwatch_llm_prompt_tokens_total", ())] == 2000
+    assert samples[("callwatch_cost_usd_total", ())] == pytest.approx(0.02)
+    assert samples[("callwatch_stt_audio_seconds_total", ())] == 12.5
+
+
+def test_call_listeners_hear_starts_and_ends_and_cannot_break_recording() -> None:
+    heard: list[tuple[object, ...]] = []
+
+    def on_start(call_id: object) -> None:
+        heard.append(("start", call_id))
+
+    def on_end(call_id: object, duration: float | None, success: bool) -> None:
+        heard.append(("end", call_id, duration, success))
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("listener bug")
+
+    production_monitor.add_call_listener(on_start, on_end)
+    production_monitor.add_call_listener(broken, broken)
+    try:
+        with capture_logs() as records:
+            record_call_start("l-1")
+            record_call_end("l-1", 3.5, success=False)
+            record_call_end("l-2")  # an end without a start: no duration known
+    finally:
+        assert production_monitor.remove_call_listener(on_start, on_end)
+        assert production_monitor.remove_call_listener(broken, broken)
+    assert heard == [("start", "l-1"), ("end", "l-1", 3.5, False), ("end", "l-2", None, True)]
+    assert get_metrics()["calls"]["failed_calls"] == 1
+    assert any(r["message"] == "Call listener failed" for r in records)
+    record_call_start("l-3")
+    assert len(heard) == 3 and not production_monitor.remove_call_listener(on_start, on_end)
+
+
+class _Hostile:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+    __repr__ = __str__
+
+
+def test_recording_never_raises_on_odd_arguments() -> None:
+    odd: list[object] = [{"a": 1}, ["x"], _Hostile(), None, 3.5]
+    for value in odd:
+        record_call_start(value)  # type: ignore[arg-type]
+        record_call_end(value, duration_sec=value, success=True)  # type: ignore[arg-type]
+        record_response_time(value)  # type: ignore[arg-type]
+        record_error(value, value, value)  # type: ignore[arg-type]
+        record_error("T", "m", {"call_id": value, value if isinstance(value, str) else "k": value})
+        record_usage(call_id=value, cost_usd=value)  # type: ignore[arg-type]
+        with perf_timer(value):  # type: ignore[arg-type]
+            pass
+    metrics = get_metrics()
+    calls = metrics["calls"]
+    assert calls["total_calls"] == calls["successful_calls"] + calls["failed_calls"] + calls[
+        "active_calls"]
+    assert calls["successful_calls"] == len(odd)
+    assert metrics["errors"]["total_errors"] == 2 * len(odd)
+    assert _samples()[("callwatch_calls_started_total", ())] == len(odd)
+
+
+def test_error_types_call_ids_and_operation_names_are_redacted_and_bounded() -> None:
+    token = "Bearer eyJhbGciOiJIUzI1NiJ9secretpayload"
+    record_error(f"DB_ERROR {token}", "boom", {"call_id": f"call {token} " + "x" * 5000})
+    with perf_timer(f"llm {token}"):
+        pass
+    metrics = get_metrics()
+    text = prometheus_exposition()[0].decode()
+    for shown in (str(metrics), text):
+        assert "eyJhbGciOiJIUzI1NiJ9secretpayload" not in shown
+    assert len(metrics["errors"]["recent_errors"][0]["call_id"]) <= 200
+    assert any(key.startswith("DB_ERROR") for key in metrics["errors"]["errors_by_type"])
+
+
+def test_pii_in_error_messages_and_context_is_masked_when_asked(log_dir: Path) -> None:
+    callwatch.configure(log_dir=log_dir, console=False, redact_pii=True)
+    try:
+        record_error("CRM", "caller jane.doe@example.com asked", {"email": "jane.doe@example.com"})
+        shown = str(get_metrics()["errors"]["recent_errors"])
+        assert "jane.doe@example.com" not in shown
+    finally:
+        callwatch.configure(log_dir=log_dir, console=False)
+
+
+def test_many_timer_names_sharing_a_long_prefix_keep_a_bounded_map() -> None:
+    from callwatch._metrics import operations
+
+    prefix = "p" * 100
+    for i in range(100_000):
+        operations.observe(f"{prefix}{i}", 1.0)
+    assert len(operations._by_name) <= operations.MAX_NAMES
+    assert get_metrics()["performance"][prefix]["count"] == 100_000
+
+
+def test_logging_internal_errors_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(STATS, "internal_errors", 3)
+    assert get_metrics()["logging"]["internal_errors"] == 3
+    assert _samples()[("callwatch_log_internal_errors_total", ())] == 3

@@ -1,8 +1,9 @@
 """Settings: read from the environment once, validated, frozen.
 
 Modules never read the environment themselves; they receive a ``Settings``.
-A value that cannot be parsed is a :class:`ConfigError` naming the variable,
-never a silent default.
+A value that cannot be parsed, or lies outside its bounds, is a
+:class:`ConfigError` naming the variable, never a silent default: a number too
+large for a timer or a date would otherwise kill a background thread much later.
 """
 
 from __future__ import annotations
@@ -14,14 +15,40 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["BOUNDS", "MIN_TOKEN_CHARS", "ConfigError", "Settings", "load_settings"]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENVIRONMENTS = ("development", "production", "staging", "test")
 QUEUE_POLICIES = ("drop", "block")
 
 T = TypeVar("T")
+
+# Settings field -> largest allowed value (every number must also be positive and finite);
+# retention days are "retention.<category>". Larger values overflow timers and dates.
+BOUNDS: dict[str, float] = {
+    "retention.app": 36500,
+    "retention.errors": 36500,
+    "retention.audit": 36500,
+    "retention.performance": 36500,
+    "queue_size": 4_194_304,
+    "queue_block_ms": 10_000,
+    "flush_interval_ms": 60_000,
+    "max_field_chars": 4_194_304,
+    "max_call_age_sec": 7 * 86400,
+    "error_rate_window_sec": 86400,
+    "health_check_timeout_sec": 60,
+    "health_cache_ttl_sec": 3600,
+    "alert_dedup_window_sec": 7 * 86400,
+    "alert_resolve_sec": 86400,
+    "alert_min_calls": 1_000_000,
+    "alert_timeout_sec": 300,
+    "alert_max_retries": 100,
+    "alert_queue_size": 1_000_000,
+}
+MIN_TOKEN_CHARS = 16
+_URL_FIELDS = ("alert_webhook_url", "slack_webhook_url")
 
 
 class ConfigError(ValueError):
@@ -67,6 +94,7 @@ class Settings:
     prometheus_multiproc_dir: Path | None = None
     # Alerting.
     alert_dedup_window_sec: float = 900.0
+    alert_resolve_sec: float = 60.0  # a firing threshold alert must be clear this long
     alert_min_calls: int = 10
     alert_timeout_sec: float = 5.0
     alert_max_retries: int = 5
@@ -108,25 +136,54 @@ def _bool(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}={raw!r} is not a boolean (true/false)")
 
 
-def _positive(kind: type[T]) -> Callable[[str, str], T]:
+def _number(kind: type[T]) -> Callable[[str, str], T]:
+    """Parse only: the bounds are checked once for every source, in :func:`_validate`."""
+
     def parse(name: str, raw: str) -> T:
         try:
-            value = kind(raw.strip())  # type: ignore[call-arg]
+            return kind(raw.strip())  # type: ignore[call-arg]
         except ValueError:
             raise ConfigError(f"{name}={raw!r} is not a {kind.__name__}") from None
-        if not (value > 0 and math.isfinite(value)):  # type: ignore[operator,arg-type]
-            raise ConfigError(f"{name}={raw!r} must be a positive finite number")
-        return value
 
     return parse
 
 
 def _url(name: str, raw: str) -> str:
     value = raw.strip()
-    if not value.startswith(("http://", "https://")) or len(value) < 10:
-        # The URL itself is a secret: never echo it back.
-        raise ConfigError(f"{name} is not an http(s) URL")
+    _check_url(name, value)
     return value
+
+
+def _check_url(name: str, value: object) -> None:
+    """An http(s) URL with a host and nothing a client would choke on at delivery time.
+
+    The URL itself is a secret (its path is the webhook's key): never echoed back.
+    """
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} is not a text URL")
+    if any(char.isspace() or not char.isprintable() for char in value):
+        raise ConfigError(f"{name} holds spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        host, _port = parts.hostname, parts.port
+    except ValueError:
+        raise ConfigError(f"{name} is not a valid URL (bad host or port)") from None
+    if parts.scheme not in ("http", "https"):
+        raise ConfigError(f"{name} is not an http(s) URL")
+    if not host:
+        raise ConfigError(f"{name} has no host")
+
+
+def _check_token(name: str, value: object) -> None:
+    """A bearer token that a client can send at all, and that is not trivially guessed."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{name} is not text")
+    if not all("!" <= char <= "~" for char in value):
+        raise ConfigError(
+            f"{name} must be printable ASCII without spaces: an HTTP client cannot send it"
+        )
+    if len(value) < MIN_TOKEN_CHARS:
+        raise ConfigError(f"{name} is {len(value)} characters long: use {MIN_TOKEN_CHARS} or more")
 
 
 def _path(name: str, raw: str) -> Path:
@@ -146,21 +203,22 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "LOG_REDACT_PII": ("redact_pii", _bool),
     "LOG_CONSOLE": ("console", _bool),
     "LOG_FILES": ("files", _bool),
-    "LOG_QUEUE_SIZE": ("queue_size", _positive(int)),
+    "LOG_QUEUE_SIZE": ("queue_size", _number(int)),
     "LOG_QUEUE_POLICY": ("queue_policy", _choice(QUEUE_POLICIES)),
-    "LOG_QUEUE_BLOCK_MS": ("queue_block_ms", _positive(float)),
-    "LOG_FLUSH_INTERVAL_MS": ("flush_interval_ms", _positive(float)),
-    "LOG_MAX_FIELD_CHARS": ("max_field_chars", _positive(int)),
-    "MAX_CALL_AGE_SEC": ("max_call_age_sec", _positive(float)),
-    "ERROR_RATE_WINDOW_SEC": ("error_rate_window_sec", _positive(float)),
-    "HEALTH_CHECK_TIMEOUT_SEC": ("health_check_timeout_sec", _positive(float)),
-    "HEALTH_CACHE_TTL_SEC": ("health_cache_ttl_sec", _positive(float)),
+    "LOG_QUEUE_BLOCK_MS": ("queue_block_ms", _number(float)),
+    "LOG_FLUSH_INTERVAL_MS": ("flush_interval_ms", _number(float)),
+    "LOG_MAX_FIELD_CHARS": ("max_field_chars", _number(int)),
+    "MAX_CALL_AGE_SEC": ("max_call_age_sec", _number(float)),
+    "ERROR_RATE_WINDOW_SEC": ("error_rate_window_sec", _number(float)),
+    "HEALTH_CHECK_TIMEOUT_SEC": ("health_check_timeout_sec", _number(float)),
+    "HEALTH_CACHE_TTL_SEC": ("health_cache_ttl_sec", _number(float)),
     "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _path),
-    "ALERT_DEDUP_WINDOW_SEC": ("alert_dedup_window_sec", _positive(float)),
-    "ALERT_MIN_CALLS": ("alert_min_calls", _positive(int)),
-    "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _positive(float)),
-    "ALERT_MAX_RETRIES": ("alert_max_retries", _positive(int)),
-    "ALERT_QUEUE_SIZE": ("alert_queue_size", _positive(int)),
+    "ALERT_DEDUP_WINDOW_SEC": ("alert_dedup_window_sec", _number(float)),
+    "ALERT_RESOLVE_SEC": ("alert_resolve_sec", _number(float)),
+    "ALERT_MIN_CALLS": ("alert_min_calls", _number(int)),
+    "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _number(float)),
+    "ALERT_MAX_RETRIES": ("alert_max_retries", _number(int)),
+    "ALERT_QUEUE_SIZE": ("alert_queue_size", _number(int)),
 }
 
 _RETENTION_VARIABLES = {
@@ -183,7 +241,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) ->
     for variable, name in _RETENTION_VARIABLES.items():
         raw = env.get(variable)
         if raw is not None:
-            retention[name] = _positive(int)(variable, raw)
+            retention[name] = _number(int)(variable, raw)
     values["retention"] = Retention(**retention)
     known = {f.name for f in dataclasses.fields(Settings)}
     unknown = set(overrides) - known
@@ -208,3 +266,28 @@ def _validate(settings: Settings) -> None:
         )
     if settings.queue_policy not in QUEUE_POLICIES:
         raise ConfigError(f"queue_policy={settings.queue_policy!r} is not one of drop, block")
+    for name, largest in BOUNDS.items():
+        owner, _, attribute = name.rpartition(".")
+        value = getattr(settings.retention if owner else settings, attribute)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{_variable(name)} is not a number")
+        if not (math.isfinite(value) and 0 < value <= largest):
+            raise ConfigError(
+                f"{_variable(name)}={value!r} must be positive and at most {largest:g}"
+            )
+    for name in _URL_FIELDS:
+        if getattr(settings, name) is not None:
+            _check_url(_variable(name), getattr(settings, name))
+    if settings.monitoring_token is not None:
+        _check_token(_variable("monitoring_token"), settings.monitoring_token)
+
+
+def _variable(name: str) -> str:
+    """The environment variable behind a settings field, as the error names it."""
+    for variable, (field_name, _parse) in _VARIABLES.items():
+        if field_name == name:
+            return f"{variable} ({name})"
+    for variable, category in _RETENTION_VARIABLES.items():
+        if name == f"retention.{category}":
+            return f"{variable} ({name})"
+    return name

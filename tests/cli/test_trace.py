@@ -136,3 +136,21 @@ def test_log_dir_defaults_to_LOG_DIR(cli_log_dir: Path) -> None:
     _call_over_two_days(cli_log_dir)
     result = run_cli("trace", "ast-1", "--json", LOG_DIR=str(cli_log_dir))
     assert result.returncode == 0, result.stderr
+
+
+def test_any_source_feeds_the_engine_through_add() -> None:
+    """A source other than log files builds the same story, in time order, without copies."""
+    from callwatch.cli.trace import CallTrace, as_json
+
+    trace = CallTrace("ast-7")
+    late = _perf("2024-01-05T10:00:02.000000Z", "ast-7", "llm_generation", 300.0, ok=False)
+    early = record("2024-01-05T10:00:00.000000Z", "Call started", "ast-7")
+    assert trace.add("performance", late) is True
+    assert trace.add("app", early) is True
+    assert trace.add("app", dict(late)) is False  # the app/ copy of a record already taken
+    answer = as_json(trace)
+    assert [r["message"] for r in answer["records"]] == ["Call started", "llm_generation completed"]
+    assert [folder for folder, _ in trace.records] == ["app", "performance"]
+    assert answer["stages"]["llm_generation"]["failures"] == 1
+    assert (answer["found"], answer["total_ms"]) == (True, 2000.0)
+    assert orjson.loads(orjson.dumps(answer)) == answer

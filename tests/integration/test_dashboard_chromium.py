@@ -24,7 +24,7 @@ from tests.conftest import need
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "dash-token-7d1f"
+TOKEN = "dash-token-7d1f-a9c3"
 
 # The service under test: callwatch, some finished calls (none in flight), one uvicorn worker.
 SERVER = r'''

@@ -23,7 +23,7 @@ from callwatch.routes import router
 
 pytestmark = pytest.mark.integration
 
-TOKEN = "fuzz-token-4242"
+TOKEN = "fuzz-token-4242-4242"
 
 app = FastAPI()
 app.include_router(router)

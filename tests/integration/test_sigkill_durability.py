@@ -4,10 +4,14 @@ The worker logs an ERROR and an audit event per id and prints the id only after
 both calls returned. Whatever the parent read before the kill was acknowledged,
 so it must be on disk; the rounds share one LOG_DIR, so each new process also
 appends (and extends the audit hash chain) after a predecessor that died mid-write.
+
+The kill moments come from a seeded generator: the seed is printed, and
+``CALLWATCH_SIGKILL_SEED=<seed>`` replays a failing run.
 """
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import time
@@ -48,7 +52,9 @@ def _kill_after_random_acks(log_dir: Path, first_id: int, rng: random.Random) ->
 
 
 def test_every_acknowledged_error_and_audit_record_survives_sigkill(tmp_path: Path) -> None:
-    rng = random.Random()
+    seed = int(os.environ.get("CALLWATCH_SIGKILL_SEED") or random.randrange(2**32))
+    print(f"CALLWATCH_SIGKILL_SEED={seed}")  # shown by pytest when the test fails
+    rng = random.Random(seed)
     log_dir = tmp_path / "logs"
     acked: set[int] = set()
     for round_number in range(ROUNDS):

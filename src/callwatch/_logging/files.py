@@ -35,6 +35,19 @@ def day_of(path: Path) -> str | None:
     return match.group(1) if match else None
 
 
+def _ends_mid_line(path: Path) -> bool:
+    """Whether the file's last byte is not a newline (an empty file ends cleanly)."""
+    try:
+        with open(path, "rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            if size == 0:
+                return False
+            file.seek(size - 1)
+            return file.read(1) != b"\n"
+    except OSError:  # unreadable (write-only permissions): nothing can be known
+        return False
+
+
 class DayFiles:
     """Open append descriptors, one per (category, day); only the newest day stays open."""
 
@@ -74,6 +87,10 @@ class DayFiles:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         self._fds[key] = fd
+        if _ends_mid_line(path):
+            # A process killed mid-write left a torn last line: the first write ends it,
+            # so the fragment stays one bad line and the new records parse.
+            self._broken.add(key)
         if day > self._newest_day:
             self._newest_day = day
             self._close_days_before(day)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -20,12 +21,14 @@ from orjson import dumps
 
 from callwatch import _runtime
 from callwatch._logging import records
+from callwatch._logging import redact as _redact
 from callwatch._logging.audit import AuditChain
 from callwatch._logging.console import pretty
 from callwatch._logging.files import log_path
+from callwatch._logging.keys import KeyRedactor
 from callwatch._logging.otel import trace_processor
-from callwatch._logging.redact import RedactProcessor
-from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render
+from callwatch._logging.redact import REDACTED, RedactProcessor, redact_text
+from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render, safe_repr
 from callwatch._logging.retention import Maintenance
 from callwatch._logging.stats import STATS
 from callwatch._logging.stdlib import BridgeHandler
@@ -40,15 +43,27 @@ from callwatch._logging.writer import (
     Writer,
 )
 from callwatch.config import Settings
-from callwatch.context import _call_id
+from callwatch.context import _call_id, bounded_call_id
 
-__all__ = ["Pipeline", "Processor", "current", "handlers", "processors"]
+__all__ = [
+    "UNBUILDABLE",
+    "Pipeline",
+    "Processor",
+    "current",
+    "handlers",
+    "processors",
+    "register_secret",
+]
 
 Processor = Callable[[Any, str, dict[str, Any]], "dict[str, Any] | None"]
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
 METHOD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+
+# The message of a record that could not be built; nothing of the original is kept.
+UNBUILDABLE = "[callwatch: record could not be built]"
+_NAMES_LIMIT = 4096
 
 # Kinds of record, each with its own destination files.
 LOG, AUDIT, TIMER = 0, 1, 2
@@ -67,10 +82,18 @@ class Pipeline:
         self.min_level = LEVELS[settings.log_level]
         self.app = settings.app_name
         self.environment = settings.environment
+        # Once per process: a forked worker builds its own pipeline, with its own pid.
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
         self.max_field_chars = settings.max_field_chars
         self.capture: list[dict[str, Any]] | None = None
+        self.pii = settings.redact_pii
+        # Logger names and call ids repeat: each is bounded and redacted once.
+        self.names: dict[str, str] = {}
+        self._said_unbuildable = False
         # The bound method, not the object: calling an instance costs a slot lookup.
-        chain: list[Processor] = [RedactProcessor(settings.redact_pii).__call__]
+        self.keys = KeyRedactor(settings.redact_pii)
+        chain: list[Processor] = [RedactProcessor(settings.redact_pii).__call__, self.keys.__call__]
         add_trace_ids = trace_processor()
         if add_trace_ids is not None:
             chain.append(add_trace_ids)
@@ -114,22 +137,29 @@ class Pipeline:
         """
         if levelno < self.min_level and kind != AUDIT:
             return
+        micros = time_ns() // 1000
+        second = micros // 1_000_000
+        cached_second, prefix = records.second_cache
+        if second != cached_second:
+            prefix = records.second_prefix(second)
+        timestamp = f"{prefix}.{micros - second * 1_000_000:06d}Z"
         try:
-            micros = time_ns() // 1000
-            second = micros // 1_000_000
-            cached_second, prefix = records.second_cache
-            if second != cached_second:
-                prefix = records.second_prefix(second)
+            call_id = _call_id.get()
+            if call_id is None and "call_id" in extra:
+                call_id = bounded_call_id(extra["call_id"])  # audit_log(call_id=...)
+            names = self.names
             record: dict[str, Any] = {
-                "timestamp": f"{prefix}.{micros - second * 1_000_000:06d}Z",
+                "timestamp": timestamp,
                 "level": LEVEL_NAMES[levelno],
-                "logger": logger,
+                "logger": names.get(logger) or self.clean_name(logger),
                 "function": function,
                 "line": line,
                 "message": message,
                 "app": self.app,
                 "environment": self.environment,
-                "call_id": _call_id.get(),
+                "host": self.host,
+                "pid": self.pid,
+                "call_id": call_id and (names.get(call_id) or self.clean_name(call_id)),
                 "extra": extra,
             }
             if exception is not None:
@@ -173,7 +203,7 @@ class Pipeline:
                 return
             self._dispatch(record, rendered, levelno, kind)
         except Exception as exc:
-            self._internal_error(exc, message)
+            self.failed(exc, timestamp, levelno, kind, logger, function, line)
 
     def _dispatch(self, record: dict[str, Any], rendered: bytes, levelno: int, kind: int) -> None:
         """Every other record: errors and audit (durable), timers, the pretty console."""
@@ -213,10 +243,81 @@ class Pipeline:
         """A WARNING about the pipeline itself (drops), logged from inside the writer."""
         self.emit(logging.WARNING, "callwatch", "writer", 0, message, dict(extra))
 
-    def _internal_error(self, exc: Exception, message: object) -> None:
+    def clean_name(self, name: str) -> str:
+        """A logger name or call id as records show it: bounded (as call ids are), redacted,
+        then remembered."""
+        cleaned = redact_text(bounded_call_id(name) or "", pii=self.pii)
+        names = self.names
+        if len(names) >= _NAMES_LIMIT:
+            names.clear()
+        names[name] = cleaned
+        return cleaned
+
+    def forget_clean(self) -> None:
+        """Texts remembered as clean may hold a secret registered since."""
+        self.names.clear()
+        self.keys.forget()
+
+    def failed(
+        self,
+        exc: Exception,
+        timestamp: str,
+        levelno: int,
+        kind: int,
+        logger: object,
+        function: object,
+        line: object,
+    ) -> None:
+        """A record that could not be built is still written, as a redacted marker record.
+
+        Nothing of its text is kept: the failure may be in redaction itself.
+        ERROR and audit records stay durable and in the audit chain.
+        """
         STATS.add("internal_errors")
-        with contextlib.suppress(Exception):
-            os.write(2, f"callwatch: could not log {message!r:.200}: {exc!r:.200}\n".encode())
+        error_type = type(exc).__name__
+        try:
+            record: dict[str, Any] = {
+                "timestamp": timestamp,
+                "level": LEVEL_NAMES.get(levelno, "ERROR"),
+                "logger": self._safe_name(logger),
+                "function": self._safe_name(function),
+                "line": line if type(line) is int else 0,
+                "message": UNBUILDABLE,
+                "app": self.app,
+                "environment": self.environment,
+                "host": self.host,
+                "pid": self.pid,
+                "call_id": self._safe_name(_call_id.get()),
+                "extra": {"error_type": error_type},
+            }
+            if self.capture is not None:
+                self.capture.append(record)
+            else:
+                self._dispatch(record, dumps(record, option=OPTIONS), levelno, kind)
+        except Exception as again:  # only the count is left to give
+            error_type = f"{error_type}, then {type(again).__name__}"
+        if not self._said_unbuildable:
+            self._said_unbuildable = True
+            with contextlib.suppress(OSError):
+                os.write(
+                    2,
+                    f"callwatch: a record could not be built ({error_type}): written as "
+                    f"{UNBUILDABLE!r}, counted in internal_errors\n".encode(),
+                )
+
+    def call_failed(self, exc: Exception, levelno: int, kind: int, logger: str) -> None:
+        """A logging call failed before its record reached :meth:`emit`: log the marker."""
+        STATS.add("internal_errors")
+        marker = {"error_type": type(exc).__name__}
+        self.emit(levelno, logger, "?", 0, UNBUILDABLE, marker, None, kind)
+
+    def _safe_name(self, name: object) -> str | None:
+        if name is None:
+            return None
+        try:
+            return self.clean_name(name if type(name) is str else safe_repr(name))
+        except Exception:
+            return REDACTED
 
     def stop(self, timeout: float) -> None:
         """Flush and stop background work; records logged afterwards are written directly."""
@@ -243,8 +344,26 @@ def _writability_problem(log_dir: Path) -> OSError | None:
 current: Pipeline | None = None
 
 
+def register_secret(text: str | None) -> None:
+    """Mask a configured secret (a token, a key, a webhook URL) wherever callwatch shows text."""
+    register = getattr(_redact, "register_secret", None)
+    if not text or register is None:
+        return
+    register(text)
+    pipeline = current
+    if pipeline is not None:
+        pipeline.forget_clean()
+
+
 def _start(settings: Settings) -> None:
     global current
+    for secret in (
+        settings.monitoring_token,
+        settings.audit_hmac_key,
+        settings.alert_webhook_url,
+        settings.slack_webhook_url,
+    ):
+        register_secret(secret)
     pipeline = Pipeline(settings)
     root = logging.getLogger()
     for handler in list(root.handlers):

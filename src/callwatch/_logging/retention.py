@@ -9,6 +9,7 @@ file or the complete ``.gz``, never half of one.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import fcntl
 import gzip
@@ -122,8 +123,10 @@ class Maintenance:
         while not self._stop.is_set():
             try:
                 maintain(self._log_dir, self._retention)
-            except OSError as exc:
-                os.write(2, f"callwatch: log maintenance failed: {exc}\n".encode())
+            except Exception as exc:  # one bad pass must not stop pruning for good
+                why = str(exc) if isinstance(exc, OSError) else type(exc).__name__
+                with contextlib.suppress(OSError):
+                    os.write(2, f"callwatch: log maintenance failed: {why}\n".encode())
             self._stop.wait(_seconds_to_next_midnight() + 60)
 
     def stop(self, timeout: float) -> None:

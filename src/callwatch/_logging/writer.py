@@ -149,7 +149,7 @@ class Writer:
                 self.flush()
             except Exception as exc:  # the writer thread must survive anything
                 STATS.add("internal_errors")
-                _say(f"writer error: {exc!r}")
+                _say(f"writer error: {type(exc).__name__}")
 
     def _drain_locked(self) -> None:
         queue = self.queue
