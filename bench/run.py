@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ["bench_logging", "bench_monitoring", "bench_alerting", "bench_routes", "bench_trace"]
+ORDER = [
+    "bench_logging", "bench_monitoring", "bench_alerting", "bench_routes", "bench_trace",
+    "bench_otel",
+]
 
 
 def main() -> int:

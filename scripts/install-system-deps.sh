@@ -10,6 +10,7 @@ command -v prometheus-alertmanager >/dev/null 2>&1 || missing="$missing promethe
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 command -v wrk >/dev/null 2>&1 || missing="$missing wrk"
 command -v faketime >/dev/null 2>&1 || missing="$missing faketime"
+command -v clickhouse-server >/dev/null 2>&1 || missing="$missing clickhouse-server"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" != "0" ]; then
   echo "note: not root, not installing:$missing" >&2

@@ -125,6 +125,7 @@ async def test_guide_automatic_alerting_sample_with_get_metrics(received: list[A
 
 
 async def test_alert_goes_firing_escalated_resolved_once_each(received: list[Alert]) -> None:
+    alert_manager.thresholds["cpu_percent"]["resolve_sec"] = 0  # resolved at the first clear check
     for _ in range(50):
         await check_and_alert(metrics(cpu=85))
     await check_and_alert(metrics(cpu=97))

@@ -73,6 +73,14 @@ def test_every_bounded_number_is_refused_past_its_bound_from_code_too(name: str)
         load_settings({}, **overrides)
 
 
+def test_zero_is_refused_except_where_it_means_at_once() -> None:
+    assert load_settings({"ALERT_RESOLVE_SEC": "0"}).alert_resolve_sec == 0
+    with pytest.raises(ConfigError, match="ALERT_RESOLVE_SEC"):
+        load_settings({"ALERT_RESOLVE_SEC": "-1"})
+    with pytest.raises(ConfigError, match="ALERT_DEDUP_WINDOW_SEC"):
+        load_settings({"ALERT_DEDUP_WINDOW_SEC": "0"})
+
+
 def test_the_largest_allowed_numbers_start_callwatch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

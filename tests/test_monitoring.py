@@ -275,3 +275,69 @@ def test_call_listeners_hear_starts_and_ends_and_cannot_break_recording() -> Non
     assert any(r["message"] == "Call listener failed" for r in records)
     record_call_start("l-3")
     assert len(heard) == 3 and not production_monitor.remove_call_listener(on_start, on_end)
+
+
+class _Hostile:
+    def __str__(self) -> str:
+        raise RuntimeError("no text for you")
+
+    __repr__ = __str__
+
+
+def test_recording_never_raises_on_odd_arguments() -> None:
+    odd: list[object] = [{"a": 1}, ["x"], _Hostile(), None, 3.5]
+    for value in odd:
+        record_call_start(value)  # type: ignore[arg-type]
+        record_call_end(value, duration_sec=value, success=True)  # type: ignore[arg-type]
+        record_response_time(value)  # type: ignore[arg-type]
+        record_error(value, value, value)  # type: ignore[arg-type]
+        record_error("T", "m", {"call_id": value, value if isinstance(value, str) else "k": value})
+        record_usage(call_id=value, cost_usd=value)  # type: ignore[arg-type]
+        with perf_timer(value):  # type: ignore[arg-type]
+            pass
+    metrics = get_metrics()
+    calls = metrics["calls"]
+    assert calls["total_calls"] == calls["successful_calls"] + calls["failed_calls"] + calls[
+        "active_calls"]
+    assert calls["successful_calls"] == len(odd)
+    assert metrics["errors"]["total_errors"] == 2 * len(odd)
+    assert _samples()[("callwatch_calls_started_total", ())] == len(odd)
+
+
+def test_error_types_call_ids_and_operation_names_are_redacted_and_bounded() -> None:
+    token = "Bearer eyJhbGciOiJIUzI1NiJ9secretpayload"
+    record_error(f"DB_ERROR {token}", "boom", {"call_id": f"call {token} " + "x" * 5000})
+    with perf_timer(f"llm {token}"):
+        pass
+    metrics = get_metrics()
+    text = prometheus_exposition()[0].decode()
+    for shown in (str(metrics), text):
+        assert "eyJhbGciOiJIUzI1NiJ9secretpayload" not in shown
+    assert len(metrics["errors"]["recent_errors"][0]["call_id"]) <= 200
+    assert any(key.startswith("DB_ERROR") for key in metrics["errors"]["errors_by_type"])
+
+
+def test_pii_in_error_messages_and_context_is_masked_when_asked(log_dir: Path) -> None:
+    callwatch.configure(log_dir=log_dir, console=False, redact_pii=True)
+    try:
+        record_error("CRM", "caller jane.doe@example.com asked", {"email": "jane.doe@example.com"})
+        shown = str(get_metrics()["errors"]["recent_errors"])
+        assert "jane.doe@example.com" not in shown
+    finally:
+        callwatch.configure(log_dir=log_dir, console=False)
+
+
+def test_many_timer_names_sharing_a_long_prefix_keep_a_bounded_map() -> None:
+    from callwatch._metrics import operations
+
+    prefix = "p" * 100
+    for i in range(100_000):
+        operations.observe(f"{prefix}{i}", 1.0)
+    assert len(operations._by_name) <= operations.MAX_NAMES
+    assert get_metrics()["performance"][prefix]["count"] == 100_000
+
+
+def test_logging_internal_errors_are_reported(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(STATS, "internal_errors", 3)
+    assert get_metrics()["logging"]["internal_errors"] == 3
+    assert _samples()[("callwatch_log_internal_errors_total", ())] == 3

@@ -54,8 +54,11 @@ class _Sample:
 
     @classmethod
     def of(cls, totals: Totals, at: float) -> _Sample:
-        return cls(at, totals.started, totals.succeeded, totals.failed, totals.response.copy(),
-                   {name: stats.copy() for name, stats in totals.operations.items()})
+        response = totals.hists.get("response_time_seconds", {}).get("")
+        operations = totals.hists.get("operation_duration_seconds", {})
+        return cls(at, totals.started, totals.succeeded, totals.failed,
+                   response.copy() if response is not None else Histogram(RESPONSE_EDGES_MS),
+                   {name: stats.copy() for name, stats in operations.items()})
 
 
 def _minus(now: Histogram, before: Histogram | None) -> Histogram:

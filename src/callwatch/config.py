@@ -14,8 +14,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from callwatch._prices import Prices
 
 __all__ = ["BOUNDS", "MIN_TOKEN_CHARS", "ConfigError", "Settings", "load_settings"]
 
@@ -41,12 +44,16 @@ BOUNDS: dict[str, float] = {
     "health_check_timeout_sec": 60,
     "health_cache_ttl_sec": 3600,
     "alert_dedup_window_sec": 7 * 86400,
+    "alert_resolve_sec": 86400,
     "alert_min_calls": 1_000_000,
     "alert_timeout_sec": 300,
     "alert_max_retries": 100,
     "alert_queue_size": 1_000_000,
     "history_days": 3660,
+    "turn_budget_ms": 600_000,
 }
+# Settings for which zero means "at once" (a firing alert resolves as soon as it is clear).
+_MAY_BE_ZERO = frozenset({"alert_resolve_sec"})
 MIN_TOKEN_CHARS = 16
 _URL_FIELDS = ("alert_webhook_url", "slack_webhook_url", "prometheus_url")
 
@@ -86,6 +93,7 @@ class Settings:
     queue_block_ms: float = 5.0
     flush_interval_ms: float = 50.0
     max_field_chars: int = 16384
+    otlp: bool = True  # OTLP export, when an OTEL_EXPORTER_OTLP_* endpoint is set
     # Monitoring.
     max_call_age_sec: float = 4 * 3600.0
     error_rate_window_sec: float = 300.0
@@ -96,10 +104,14 @@ class Settings:
     prometheus_url: str | None = None
     # Alerting.
     alert_dedup_window_sec: float = 900.0
+    alert_resolve_sec: float = 60.0  # a firing threshold alert must be clear this long
     alert_min_calls: int = 10
     alert_timeout_sec: float = 5.0
     alert_max_retries: int = 5
     alert_queue_size: int = 1000
+    # Voice frameworks: prices turning usage into cost; the wait for first bot audio that alerts.
+    prices: Prices | None = None
+    turn_budget_ms: float = 2000.0
 
     @property
     def development(self) -> bool:
@@ -191,6 +203,12 @@ def _path(name: str, raw: str) -> Path:
     return Path(_text(name, raw))
 
 
+def _prices(name: str, raw: str) -> Prices:
+    from callwatch._prices import load_prices  # noqa: PLC0415  (the file is read only when set)
+
+    return load_prices(_path(name, raw))
+
+
 # variable -> (Settings field, parser)
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ENVIRONMENT": ("environment", _choice(ENVIRONMENTS)),
@@ -209,6 +227,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "LOG_QUEUE_BLOCK_MS": ("queue_block_ms", _number(float)),
     "LOG_FLUSH_INTERVAL_MS": ("flush_interval_ms", _number(float)),
     "LOG_MAX_FIELD_CHARS": ("max_field_chars", _number(int)),
+    "CALLWATCH_OTLP": ("otlp", _bool),
     "MAX_CALL_AGE_SEC": ("max_call_age_sec", _number(float)),
     "ERROR_RATE_WINDOW_SEC": ("error_rate_window_sec", _number(float)),
     "HEALTH_CHECK_TIMEOUT_SEC": ("health_check_timeout_sec", _number(float)),
@@ -217,10 +236,13 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "CALLWATCH_HISTORY_DAYS": ("history_days", _number(int)),
     "CALLWATCH_PROMETHEUS_URL": ("prometheus_url", _url),
     "ALERT_DEDUP_WINDOW_SEC": ("alert_dedup_window_sec", _number(float)),
+    "ALERT_RESOLVE_SEC": ("alert_resolve_sec", _number(float)),
     "ALERT_MIN_CALLS": ("alert_min_calls", _number(int)),
     "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _number(float)),
     "ALERT_MAX_RETRIES": ("alert_max_retries", _number(int)),
     "ALERT_QUEUE_SIZE": ("alert_queue_size", _number(int)),
+    "CALLWATCH_PRICES_FILE": ("prices", _prices),
+    "CALLWATCH_TURN_BUDGET_MS": ("turn_budget_ms", _number(float)),
 }
 
 _RETENTION_VARIABLES = {
@@ -273,9 +295,11 @@ def _validate(settings: Settings) -> None:
         value = getattr(settings.retention if owner else settings, attribute)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{_variable(name)} is not a number")
-        if not (math.isfinite(value) and 0 < value <= largest):
+        smallest_ok = value >= 0 if name in _MAY_BE_ZERO else value > 0
+        if not (math.isfinite(value) and smallest_ok and value <= largest):
+            least = "zero or more" if name in _MAY_BE_ZERO else "positive"
             raise ConfigError(
-                f"{_variable(name)}={value!r} must be positive and at most {largest:g}"
+                f"{_variable(name)}={value!r} must be {least} and at most {largest:g}"
             )
     for name in _URL_FIELDS:
         if getattr(settings, name) is not None:

@@ -8,19 +8,45 @@ from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
 from callwatch._decorate import decorate
+from callwatch._logging.redact import MAX_NAME_CHARS
 
-__all__ = ["bind_call", "clear_context", "get_call_id", "get_fields", "set_call_id"]
+__all__ = [
+    "MAX_CALL_ID_CHARS",
+    "bind_call",
+    "bounded_call_id",
+    "clear_context",
+    "get_call_id",
+    "get_fields",
+    "set_call_id",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+# Call ids come from telephony and users: longer ones are cut so that no record,
+# metric or answer carries an unbounded id (they are redacted where they are shown).
+MAX_CALL_ID_CHARS = MAX_NAME_CHARS
 _call_id: ContextVar[str | None] = ContextVar("callwatch_call_id", default=None)
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("callwatch_fields", default=_NO_FIELDS)
 
 
+def bounded_call_id(call_id: object) -> str | None:
+    """``call_id`` as text of at most :data:`MAX_CALL_ID_CHARS`; never raises."""
+    if call_id is None:
+        return None
+    if type(call_id) is not str:
+        try:
+            call_id = str(call_id)
+        except Exception:
+            call_id = f"<unprintable {type(call_id).__name__}>"
+    if len(call_id) <= MAX_CALL_ID_CHARS:
+        return call_id
+    return call_id[: MAX_CALL_ID_CHARS - 1] + "…"
+
+
 def set_call_id(call_id: str | None) -> Token[str | None]:
     """Bind ``call_id`` to every record logged from this context on."""
-    return _call_id.set(None if call_id is None else str(call_id))
+    return _call_id.set(bounded_call_id(call_id))
 
 
 def get_call_id() -> str | None:
@@ -52,7 +78,7 @@ class bind_call:
         self._tokens: list[tuple[Token[str | None] | None, Token[Mapping[str, Any]]]] = []
 
     def __enter__(self) -> bind_call:
-        id_token = None if self._call_id is None else _call_id.set(str(self._call_id))
+        id_token = None if self._call_id is None else _call_id.set(bounded_call_id(self._call_id))
         merged = {**_fields.get(), **self._new_fields} if self._new_fields else _fields.get()
         self._tokens.append((id_token, _fields.set(merged)))
         return self

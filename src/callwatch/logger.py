@@ -98,7 +98,7 @@ def _level_method(levelno: int, default_exc_info: ExcInfo = None) -> LogMethod:
                 _exception(exc_info) if exc_info else None,
             )
         except Exception as exc:  # a logging call never raises into its caller
-            pipeline._internal_error(exc, message)
+            pipeline.call_failed(exc, levelno, self._name or "?")
 
     return cast(LogMethod, method)
 
@@ -186,7 +186,7 @@ class perf_timer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._record(exc_type is None, sys._getframe(1))
+        self._record(exc_type, sys._getframe(1))
 
     async def __aenter__(self) -> perf_timer:
         return self.__enter__()
@@ -197,26 +197,33 @@ class perf_timer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._record(exc_type is None, sys._getframe(1))
+        self._record(exc_type, sys._getframe(1))
 
-    def _record(self, success: bool, frame: Any) -> None:
-        """Feed the operation's metrics and log the timer record, from the block's frame."""
+    def _record(self, error: type[BaseException] | None, frame: Any) -> None:
+        """Feed the operation's metrics and log the timer record, from the block's frame.
+
+        A block that raised is logged at WARNING with the exception's type.
+        """
         elapsed_ms = (time.perf_counter_ns() - self._starts.pop()) / 1e6
+        success = error is None
+        level = INFO if success else WARNING
         try:
             observe(self.name, elapsed_ms, success)
             pipeline = _pipeline.current or _pipeline.get()
-            if pipeline.min_level > INFO and pipeline.capture is None:
+            if pipeline.min_level > level and pipeline.capture is None:
                 return
-            extra = {
+            extra: dict[str, Any] = {
                 "operation": self.name,
                 "duration_ms": round(elapsed_ms, 3),
                 "success": success,
             }
+            if error is not None:
+                extra["error_type"] = error.__name__
             bound = _bound_fields.get()
             if bound or self._fields:
                 extra = {**bound, **self._fields, **extra}
             pipeline.emit(
-                INFO,
+                level,
                 frame.f_globals.get("__name__", "?"),
                 frame.f_code.co_name,
                 frame.f_lineno,
@@ -226,7 +233,7 @@ class perf_timer:
                 TIMER,
             )
         except Exception as exc:
-            _pipeline.get()._internal_error(exc, self.name)
+            _pipeline.get().call_failed(exc, level, "?", TIMER)
 
     def __call__(self, func: F) -> F:
         return decorate(lambda: perf_timer(self.name, **self._fields), func)
@@ -250,7 +257,7 @@ def audit_log(event: str, **fields: Any) -> None:
             AUDIT,
         )
     except Exception as exc:
-        pipeline._internal_error(exc, event)
+        pipeline.call_failed(exc, INFO, "?", AUDIT)
 
 
 def add_handler(

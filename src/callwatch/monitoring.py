@@ -1,10 +1,15 @@
 """The guide's monitoring face: record calls, errors, latencies and usage; read metrics and health.
 
-Writes are cheap in-process updates (no I/O, one short lock). Reads build the
-totals of this process and, under a pre-fork server with
-``PROMETHEUS_MULTIPROC_DIR`` set, of every worker. A background component
-samples the system once a second, reaps calls older than ``max_call_age_sec``
-and publishes this worker's totals for the others.
+Writes are cheap in-process updates. Under a pre-fork server (gunicorn,
+``uvicorn --workers``, hypercorn, granian; or wherever ``PROMETHEUS_MULTIPROC_DIR``
+is set) each write is also copied into this worker's memory-mapped file before
+the function returns, and every read (``get_metrics()``, health, the
+exposition, alert evaluation) answers for the whole fleet: live workers,
+recycled ones and crashed ones, whose calls in progress become
+``abandoned_calls``. See docs/monitoring.md for the fleet model. A background
+component samples the system once a second, reaps calls older than
+``max_call_age_sec``, keeps the per-second history the windows are measured
+against and folds exited workers into the fleet's archive.
 
 Observers (an exporter, a tracer) follow calls without wrapping the functions::
 
@@ -37,11 +42,15 @@ from callwatch._logging.stats import STATS
 from callwatch._metrics import operations
 from callwatch._metrics.calls import Anomaly, CallStats, EndListener, StartListener
 from callwatch._metrics.errors import ErrorStats
-from callwatch._metrics.multiprocess import MultiProcess
-from callwatch._metrics.prometheus import families
+from callwatch._metrics.fleet import Fleet
+from callwatch._metrics.history import History
+from callwatch._metrics.placement import place
 from callwatch._metrics.snapshot import Totals, to_metrics
+from callwatch._metrics.specs import METRICS, entries, families
+from callwatch._metrics.store import Durable
 from callwatch._metrics.system import SystemSampler
 from callwatch._metrics.usage import UsageStats
+from callwatch._turns import record_turn
 from callwatch.config import Settings
 from callwatch.context import get_call_id
 from callwatch.logger import log
@@ -58,6 +67,7 @@ __all__ = [
     "record_call_start",
     "record_error",
     "record_response_time",
+    "record_turn",
     "record_usage",
 ]
 
@@ -91,8 +101,11 @@ class ProductionMonitor:
         self.record_call_start = self.calls.start
         self.record_call_end = self.calls.end
         self.record_response_time = self.calls.response_time
-        self.multiprocess: MultiProcess | None = None
+        self.fleet: Fleet | None = None
+        self.history = History(MINUTE_SEC, time.time())  # this process's, outside a fleet
+        self._window_sec = MINUTE_SEC
         self._pid = os.getpid()
+        self._undetected_warned = False
         self._warned: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -104,10 +117,14 @@ class ProductionMonitor:
     def record_error(
         self, error_type: str, error_message: str, context: dict[str, Any] | None = None
     ) -> None:
-        """Count an error by type and keep it (redacted) among the recent errors."""
-        call_id = (context or {}).get("call_id") or get_call_id()
-        self.errors.record(error_type, error_message, context,
-                           None if call_id is None else str(call_id))
+        """Count an error by type and keep it (redacted) among the recent errors; never raises."""
+        try:
+            call_id = context.get("call_id") if isinstance(context, dict) else None
+            self.errors.record(error_type, error_message, context,
+                               call_id if call_id is not None else get_call_id(),
+                               pii=self._settings().redact_pii)
+        except Exception:  # recording must never break the code reporting the error
+            log.exception("Error could not be recorded")
 
     def record_usage(
         self,
@@ -168,28 +185,36 @@ class ProductionMonitor:
     # -- reads ------------------------------------------------------------------------------
 
     def own_totals(self) -> Totals:
-        """This process's totals."""
+        """This process's counters and histograms (no windows)."""
         started, succeeded, failed, active, anomalies = self.calls.counters()
         duration, response = self.calls.copy_histograms()
-        by_type, total_errors, recent = self.errors.read()
-        window_sec = self._settings().error_rate_window_sec
-        return Totals(
-            started=started, succeeded=succeeded, failed=failed, active=active,
-            duration=duration, response=response,
-            recent_response=self.calls.recent_response(window_sec),
-            minute=self.calls.window(MINUTE_SEC),
-            recent=self.calls.window(window_sec),
-            anomalies=anomalies, operations=operations.snapshot(),
-            errors_by_type=by_type, total_errors=total_errors, recent_errors=recent,
-            dropped_records=_dropped_records(), usage=dict(self.usage.totals),
-        )
+        by_type, _, recent = self.errors.read()
+        ops = operations.snapshot()
+        totals = Totals(active=active, recent_errors=recent)
+        totals.counters = {
+            "calls_started": {"": started},
+            "calls_ended": {"success": succeeded, "failure": failed},
+            "call_anomalies": dict(anomalies),
+            "errors": dict(by_type),
+            "operation_failures": {name: stats.failures for name, stats in ops.items()},
+            **{name: {"": value} for name, value in self._process_counters().items()},
+            **{name: {"": amount} for name, amount in self.usage.totals.items()},
+        }
+        totals.hists = {"call_duration_seconds": {"": duration},
+                        "response_time_seconds": {"": response},
+                        "operation_duration_seconds": dict(ops)}
+        totals.process = self._process_gauges()
+        return totals
 
     def totals(self) -> Totals:
-        """The totals of every worker (just this process without a multiprocess directory)."""
+        """The fleet's totals and windows (this process's, outside a fleet)."""
+        now = time.time()
+        fleet = self.fleet
+        if fleet is not None:
+            fleet.write_process(self._process_counters())
+            return fleet.read(now, self.errors.read()[2])
         totals = self.own_totals()
-        multi = self.multiprocess
-        if multi is not None:
-            totals.add(multi.others())
+        self.history.windows(now, totals, (MINUTE_SEC, self._window_sec))
         return totals
 
     def get_metrics(self) -> dict[str, Any]:
@@ -214,15 +239,14 @@ class ProductionMonitor:
 
     def evaluates_alerts(self) -> bool:
         """True in one worker of a pre-fork server (the oldest alive), and in a lone process."""
-        multi = self.multiprocess
-        return multi is None or multi.is_leader()
+        fleet = self.fleet
+        return fleet is None or fleet.is_leader()
 
     def prometheus_exposition(self) -> tuple[bytes, str]:
-        """(body, content type) of the Prometheus text exposition, summed over workers."""
-        multi = self.multiprocess
-        if multi is not None:
-            multi.publish(self.own_totals(), self.system.latest(), self.errors.version)
-            return multi.exposition(), CONTENT_TYPE_LATEST
+        """(body, content type) of the Prometheus text exposition, for the whole fleet."""
+        fleet = self.fleet
+        if fleet is not None:
+            return fleet.exposition(self.totals(), self.system.latest()), CONTENT_TYPE_LATEST
         # callwatch's metrics plus whatever else the process registered (its own metrics,
         # prometheus_client's process and platform collectors).
         return generate_latest(self._registry) + generate_latest(REGISTRY), CONTENT_TYPE_LATEST
@@ -233,37 +257,80 @@ class ProductionMonitor:
         self.errors.reset()
         self.usage.reset()
         operations.reset()
+        self.history = History(self._window_sec, time.time())
         self._warned.clear()
 
     # -- background component ---------------------------------------------------------------
 
     def start(self, settings: Settings) -> None:
-        """Start sampling, reaping and publishing (component start; re-run in forked workers)."""
-        if os.getpid() != self._pid:  # forked: the parent's numbers are the parent's
+        """Start sampling and reaping, join the fleet (component start; re-run after fork)."""
+        forked = os.getpid() != self._pid
+        if forked:  # the parent's numbers are the parent's
             self._pid = os.getpid()
+            self._leave_fleet()
             self.reset()
-        self.calls.history_sec = max(MINUTE_SEC, settings.error_rate_window_sec)
+        if settings.error_rate_window_sec != self._window_sec:
+            self._window_sec = settings.error_rate_window_sec
+            self.history = History(max(MINUTE_SEC, self._window_sec), self.started_at)
         self.system.disk_path = settings.log_dir
-        directory = settings.prometheus_multiproc_dir
-        if directory is None:
-            self.multiprocess = None
-        elif self.multiprocess is None or self.multiprocess.pid != self._pid:
-            self.multiprocess = MultiProcess(directory)
-            self.multiprocess.join()
+        self._place(settings, forked)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="callwatch-monitoring",
                                         args=(self._stop, settings), daemon=True)
         self._thread.start()
 
+    def _place(self, settings: Settings, forked: bool) -> None:
+        """Join the fleet this worker belongs to, or stay a lone process (warning if unsure)."""
+        placement, undetected = place(settings.prometheus_multiproc_dir, settings.log_dir,
+                                      forked)
+        if placement is None:
+            self._leave_fleet()
+            if undetected and not self._undetected_warned:
+                self._undetected_warned = True
+                log.warning(
+                    "Sibling worker processes found but no pre-fork server recognised: metrics, "
+                    "health and alerts cover this worker only. Set PROMETHEUS_MULTIPROC_DIR to "
+                    "a directory shared by the workers (and emptied before each start)")
+            return
+        current = self.fleet
+        if current is not None and current.placement == placement:
+            return
+        self._leave_fleet()
+        fleet = Fleet(placement, max(MINUTE_SEC, self._window_sec), self._fleet_report)
+        fleet.join()
+        durable = fleet.durable
+        if durable is not None:
+            with durable.lock:  # anything counted before joining is the fleet's too
+                for raw, value in entries(self.own_totals()):
+                    durable.write(raw, value)
+        self._attach(durable)
+        self.fleet = fleet
+
+    def _attach(self, durable: Durable | None) -> None:
+        self.calls.durable = durable
+        self.errors.durable = durable
+        self.usage.durable = durable
+        operations.set_durable(durable)
+
+    def _leave_fleet(self) -> None:
+        self._attach(None)
+        if self.fleet is not None:
+            self.fleet.leave()
+            self.fleet = None
+
+    def _fleet_report(self, level: str, message: str, extra: dict[str, Any]) -> None:
+        (log.error if level == "error" else log.warning)(message, extra=extra)
+
     def stop(self, timeout: float) -> None:
-        """Stop the sampler; publish this worker's final totals."""
+        """Stop the sampler; leave this worker's last per-process values in its file."""
         self._stop.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout)
         self._thread = None
-        if self.multiprocess is not None:
-            self._publish()
+        fleet = self.fleet
+        if fleet is not None:
+            self._fleet_tick(fleet, time.time())
 
     def _run(self, stop: threading.Event, settings: Settings) -> None:
         while not stop.wait(TICK_SEC):
@@ -273,9 +340,8 @@ class ProductionMonitor:
                 log.exception("Monitoring sampler tick failed")
 
     def tick(self, settings: Settings) -> None:
-        """One sampler round: system sample, window history, reaping, publishing."""
+        """One sampler round: system sample, reaping, the history row, the fleet's upkeep."""
         self.system.refresh()
-        self.calls.tick()
         reaped = self.calls.reap(settings.max_call_age_sec)
         for call_id, age in reaped[:MAX_REAPED_LOGGED]:
             log.warning("Call reaped: no end recorded within max_call_age_sec; counted as failed",
@@ -283,14 +349,28 @@ class ProductionMonitor:
                                "max_call_age_sec": settings.max_call_age_sec})
         if len(reaped) > MAX_REAPED_LOGGED:
             log.warning("More calls reaped", extra={"count": len(reaped) - MAX_REAPED_LOGGED})
-        if self.multiprocess is not None:
-            self.multiprocess.sweep_dead()
-            self._publish()
+        now = time.time()
+        fleet = self.fleet
+        if fleet is None:
+            self.history.record(int(now), self.own_totals())
+        else:
+            self._fleet_tick(fleet, now)
 
-    def _publish(self) -> None:
-        multi = self.multiprocess
-        if multi is not None:
-            multi.publish(self.own_totals(), self.system.latest(), self.errors.version)
+    def _fleet_tick(self, fleet: Fleet, now: float) -> None:
+        version = self.errors.version
+        fleet.tick(now, (version, self.errors.read()[2]), self.calls.active_ids(),
+                   {**self._process_counters(), **self._process_gauges()})
+
+    def _process_counters(self) -> dict[str, float]:
+        """This process's logging statistics, counted fleet-wide."""
+        return {"log_records_dropped": float(STATS.dropped),
+                "log_internal_errors": float(STATS.internal_errors),
+                "otlp_dropped": float(STATS.otlp_dropped)}
+
+    def _process_gauges(self) -> dict[str, float]:
+        sample = self.system.latest()
+        return {spec.name: float(sample[spec.sample_key]) * spec.sample_scale
+                for spec in _PROCESS_SPECS if spec.sample_key in sample}
 
     @staticmethod
     def _settings() -> Settings:
@@ -298,13 +378,16 @@ class ProductionMonitor:
 
 
 class _Collector:
-    """Renders this process's totals at scrape time (single-process mode)."""
+    """Renders this process's totals at scrape time (outside a fleet)."""
 
     def __init__(self, monitor: ProductionMonitor) -> None:
         self._monitor = monitor
 
     def collect(self) -> list[Metric]:
-        return families(self._monitor.own_totals(), self._monitor.system.latest())
+        return families(self._monitor.totals(), self._monitor.system.latest())
+
+
+_PROCESS_SPECS = [spec for spec in METRICS if spec.source == "process"]
 
 
 _ANOMALY_MESSAGES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -198,3 +199,46 @@ def test_alert_dict_is_json_safe(life: Lifecycle) -> None:
     json.dumps(d, allow_nan=False)
     assert d["status"] == "firing" and d["ends_at"] is None and d["starts_at"].endswith("Z")
     assert set(d) >= {"fingerprint", "alertname", "severity", "status", "title", "message", "metric", "value", "threshold", "starts_at", "ends_at"}
+
+
+def test_resolve_hold_and_hysteresis_band_keep_a_firing_alert(life: Lifecycle, clock: Clock) -> None:
+    s = spec()
+    assert life.fire(s, "warning", 85, 80, message="at 85", resolve_sec=60) is not None
+    clock.advance(30)
+    assert life.clear(s.fingerprint, 50, "ok") is None  # clear for 0 s
+    clock.advance(45)
+    life.hold(s.fingerprint, 78)  # back in the band just under the threshold: not clear
+    clock.advance(30)
+    assert life.clear(s.fingerprint, 50, "ok") is None  # clear again, from now
+    clock.advance(59)
+    assert life.clear(s.fingerprint, 50, "ok") is None
+    clock.advance(1)
+    assert life.clear(s.fingerprint, 50, "ok").status == "resolved"
+
+
+def test_default_thresholds_hovering_error_rate_notify_once_each_way(log_dir) -> None:
+    """The manager's defaults: 10 % hysteresis under the threshold and a 60 s resolve hold."""
+    from callwatch._alerts.console import ConsoleHandler
+    from callwatch._alerts.thresholds import thresholds
+    from callwatch.alerting import alert_manager as manager
+
+    clock = Clock()
+    manager.reset()
+    manager.lifecycle.clock = clock
+    manager.unregister_handler("console")
+    assert thresholds["error_rate"] == {"warning": 5, "critical": 10}
+    sent = []
+    try:
+        for step in range(600):  # ten minutes around 5 %, checked every second
+            clock.advance(1)
+            rate = (5.2, 4.7, 4.9, 5.1, 3.9)[step % 5]  # under 4.5 now and then, for a second
+            sent += manager.check({"calls": {"error_rate": rate, "window_calls": 500}})
+        for _ in range(120):  # really back
+            clock.advance(1)
+            sent += manager.check({"calls": {"error_rate": 2.0, "window_calls": 500}})
+    finally:
+        manager.lifecycle.clock = time.time
+        manager.reset()
+        manager.register_handler(ConsoleHandler())
+    assert [(a.status, a.severity) for a in sent] == [("firing", "warning"), ("resolved", "warning")]
+    assert sent[1].timestamp.timestamp() - clock.now == pytest.approx(-59, abs=1)

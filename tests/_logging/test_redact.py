@@ -4,22 +4,31 @@ from __future__ import annotations
 
 import copy
 import re
+import unicodedata
+import uuid
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from callwatch._logging import redact as redact_module
+from callwatch._logging.cards import CallDigits
 from callwatch._logging.redact import (
     CARD,
     EMAIL,
+    FAILED,
     PHONE,
     REDACTED,
     RedactProcessor,
     is_secret_key,
+    redact_name,
     redact_text,
     redact_url,
     redact_value,
+    register_secret,
 )
+from callwatch._logging.render import render
+from tests.helpers import strict_loads
 
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -126,9 +135,9 @@ def test_url_keeps_surrounding_text() -> None:
 @pytest.mark.parametrize("number", [VISA, AMEX, DINERS, CARD_19, "5555555555554444"])
 def test_card_numbers_masked_in_every_layout(number: str) -> None:
     groups = [number[i : i + 4] for i in range(0, len(number), 4)]
-    for layout in (number, " ".join(groups), "-".join(groups)):
+    for layout in (number, " ".join(groups), "-".join(groups), "/".join(groups), "    ".join(groups)):
         text = f"card {layout} expires 12/27"
-        assert redact_text(text) == f"card {CARD} expires 12/27"
+        assert redact_text(text) == f"card {CARD} expires {REDACTED}"
 
 
 def test_amex_grouping_masked() -> None:
@@ -353,7 +362,8 @@ def test_processor_leaves_clean_extras_uncopied() -> None:
 
 # -------------------------------------------------------------- properties
 
-DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+# Digits of any script, as a reader sees a number.
+DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 
 
 @st.composite
@@ -389,7 +399,7 @@ def test_redact_text_properties(text: str, pii: bool) -> None:
     once = redact_text(text, pii=pii)
     assert redact_text(once, pii=pii) == once
     for run in DIGIT_RUN.findall(once):
-        assert not luhn_valid(run), (text, once)
+        assert not luhn_valid("".join(str(unicodedata.digit(c)) for c in run)), (text, once)
 
 
 @settings(max_examples=200, deadline=None)
@@ -439,3 +449,336 @@ def test_a_secret_pair_inside_a_harmless_pair_is_found() -> None:
     assert redact_text("ValueError: password=hunter22 rejected") == (
         "ValueError: password=[REDACTED] rejected"
     )
+
+
+# ------------------------------------------------- bounded, fail-closed work
+
+
+def test_repeated_pairs_and_colons_do_not_recurse() -> None:
+    for text in ("q=" + "a=" * 500, "a:" * 600, "x=" * 20_000):
+        hostile = f"{text} password=hunter2 card {VISA}"
+        redacted = redact_text(hostile)
+        assert "hunter2" not in redacted
+        assert VISA not in redacted
+        assert redacted.startswith(text[:100])
+
+
+def _nested(depth: int, leaf: object, kind: type) -> object:
+    value = leaf
+    for _ in range(depth):
+        value = {"x": value} if kind is dict else [value]
+    return value
+
+
+@pytest.mark.parametrize(("depth", "kind"), [(500, dict), (330, list), (2000, dict)])
+def test_deep_nesting_is_cut_not_a_crash(depth: int, kind: type) -> None:
+    extra = {"deep": _nested(depth, {"password": "hunter2", "note": f"card {VISA}"}, kind)}
+    record = RedactProcessor(pii=False)(None, "info", _record(extra=extra))
+    line = render(record)
+    assert strict_loads(line)
+    assert b"hunter2" not in line and VISA.encode() not in line
+    assert b"<max depth>" in line
+
+
+def test_wide_containers_are_bounded_like_the_renderer() -> None:
+    redacted = redact_value("items", [f"card {VISA}"] * 5000)
+    assert len(redacted) == 1001
+    assert redacted[-1] == "…[4000 more items]"
+    mapping = redact_value("map", {f"k{i}": "password=x" for i in range(1500)})
+    assert len(mapping) == 1001 and mapping["…"] == "[500 more items]"
+
+
+def test_fields_are_cut_before_they_are_scanned() -> None:
+    processor = RedactProcessor(pii=False, max_field_chars=1000)
+    # A card straddling the cut: no fragment of it survives.
+    message = "x" * 990 + " 4111 1111 1111 1111 " + "y" * 200_000
+    out = processor(None, "info", _record(message=message, extra={"note": message}))
+    for text in (out["message"], out["extra"]["note"]):  # type: ignore[index]
+        assert isinstance(text, str)
+        assert len(text) <= 1000
+        assert "4111" not in text and "1111" not in text
+        assert text.endswith("chars]")
+    parsed = strict_loads(render(out, max_field_chars=1000))
+    assert parsed["message"] == out["message"]  # the renderer does not cut it again
+
+
+def test_a_quoted_secret_cut_open_is_still_masked() -> None:
+    out = RedactProcessor(pii=False, max_field_chars=500)(
+        None, "info", _record(message="password='" + "s3cret" * 1000)
+    )
+    assert "s3cret" not in out["message"]  # type: ignore[operator]
+
+
+def test_a_failing_redaction_fails_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(text: str, pii: bool) -> str:
+        raise RecursionError("boom")
+
+    monkeypatch.setattr(redact_module, "_redact_slow", broken)
+    secret = f"password=hunter2 {VISA}"
+    assert redact_text(secret) == FAILED
+    assert redact_value("note", {"a": secret}) == {"a": FAILED}
+    out = RedactProcessor(pii=False)(
+        None, "info", _record(message=secret, extra={"note": secret, "n": 1})
+    )
+    assert out["message"] == FAILED
+    assert out["extra"] == {"note": FAILED, "n": 1}
+    assert "hunter2" not in str(out)
+
+
+# ------------------------------------------------ keys, names, other surfaces
+
+
+def test_keys_of_extra_are_redacted_and_no_value_is_lost() -> None:
+    extra = {f"card {VISA}": "a", f"card {AMEX}": "b", 5555555555554444: "c", "ok": 1}
+    out = RedactProcessor(pii=False)(None, "info", _record(extra=extra))["extra"]
+    assert out == {f"card {CARD}": "a", f"card {CARD}#2": "b", CARD: "c", "ok": 1}
+    assert extra[5555555555554444] == "c"  # the caller's dict is unchanged
+    assert redact_value("x", {("tok", f"{VISA}"): 1}) == {f"('tok', '{CARD}')": 1}
+
+
+def test_logger_name_and_call_id_fields_are_redacted() -> None:
+    record = _record(logger=f"client.{VISA}", call_id="call-sk-proj-abcdefghijklmnopqrstuv")
+    out = RedactProcessor(pii=False)(None, "info", record)
+    assert out["logger"] == f"client.{CARD}"
+    assert out["call_id"] == f"call-{REDACTED}"
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("llm.openai", "llm.openai"),
+        (f"stt.{VISA}", f"stt.{CARD}"),
+        ("HTTPError: token=abc123", f"HTTPError: token={REDACTED}"),
+        (1234, "1234"),
+    ],
+)
+def test_redact_name_makes_any_identifier_safe(name: object, expected: str) -> None:
+    assert redact_name(name) == expected
+    # An object whose str() raises is shown by its repr.
+    assert "Unprintable object" in redact_name(Unprintable())
+
+
+def test_redact_name_cuts_long_names_without_leaving_a_card_fragment() -> None:
+    name = "t" * 190 + VISA + "x" * 10_000
+    shown = redact_name(name)
+    assert len(shown) <= 200 and shown.endswith("…")
+    assert "4111" not in shown
+    assert redact_name("+1 415 555 1234", pii=True) == PHONE
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("elevenlabs key sk_" + "3f9a" * 12, "3f9a" * 12),
+        ("twilio SK" + "0123456789abcdef" * 2 + " in use", "0123456789abcdef" * 2),
+        ("Client('AC" + "a1" * 16 + "', '" + "9f" * 16 + "')", "9f" * 16),
+        ("AC" + "b2" * 16 + ":" + "c3" * 16 + "@api.twilio.com", "c3" * 16),
+        ("AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
+        ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "wJalrXUtnFEMI"),
+        ("Authorization: Token " + "d9" * 20, "d9" * 20),
+        ("deepgram token " + "e8" * 20 + " rejected", "e8" * 20),
+        ("[(b'host', b'api.deepgram.com'), (b'authorization', b'Token " + "f7" * 20 + "')]", "f7" * 20),
+        ("[('x-api-key', 'k-0123456789'), ('accept', '*/*')]", "k-0123456789"),
+        ("{b'authorization': b'Bearer abcdefgh12345'}", "abcdefgh12345"),
+        ("GET https://api.example.com/v1/tts?key=abcd1234efgh&voice=x", "abcd1234efgh"),
+        ("wss://api.example.com/listen?token=zzz999yyy&model=nova", "zzz999yyy"),
+        ("POST /v1/x?api_key=k123456 HTTP/1.1", "k123456"),
+    ],
+)
+def test_voice_stack_keys_are_masked(text: str, secret: str) -> None:
+    redacted = redact_text(text)
+    assert secret not in redacted, redacted
+    assert REDACTED in redacted
+    assert redact_text(redacted) == redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Account AC" + "a1" * 16 + " has 3 calls",  # a sid alone is an identifier
+        "commit 0123456789abcdef0123456789abcdef01234567 deployed",
+        "token count 5, tokens used 1200",
+        "primary_key=42 sort_key=name",
+    ],
+)
+def test_identifiers_near_the_voice_keys_survive(text: str) -> None:
+    assert redact_text(text) == text
+
+
+def test_registered_secrets_are_masked_wherever_they_appear() -> None:
+    token = "mon-" + uuid.uuid4().hex
+    url = f"https://alerts.example.com/notify/T0/B0/{uuid.uuid4().hex}"
+    before = f"using {token} and {url}"
+    assert redact_text(before) == before  # remembered as clean before registration
+    register_secret(token)
+    register_secret(url)
+    register_secret("abc")  # too short to mask everywhere
+    assert token not in redact_text(before)
+    assert url.rsplit("/", 1)[1] not in redact_text(before)
+    # Quoted without its host, as HTTP clients log a request line.
+    path_only = f"POST {url.split('.com', 1)[1]} HTTP/1.1 500"
+    assert url.rsplit("/", 1)[1] not in redact_text(path_only)
+    assert redact_text("abc def") == "abc def"
+    record = RedactProcessor(pii=False)(None, "info", _record(extra={"detail": f"x{token}x"}))
+    assert record["extra"] == {"detail": f"x{REDACTED}x"}
+
+
+# ------------------------------------------------- card data as voice carries it
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[CARD] expiry oh nine twenty seven cvv one two three",
+         f"{CARD} expiry {REDACTED} cvv {REDACTED}"),
+        ("cvv 123", f"cvv {REDACTED}"),
+        ("CVC: 4321 thanks", f"CVC: {REDACTED} thanks"),
+        ("the security code is 123", f"the security code is {REDACTED}"),
+        ("my security code is one two three", f"my security code is {REDACTED}"),
+        ("expiration date 09/2027", f"expiration date {REDACTED}"),
+        ("it expires twelve twenty seven", f"it expires {REDACTED}"),
+        ("valid thru september twenty seven", f"valid thru {REDACTED}"),
+        (f"card {VISA} 12/27 123 thanks", f"card {CARD} {REDACTED} thanks"),
+        (f"card {spoken(VISA)}, oh nine two seven, one two three",
+         f"card {CARD}, {REDACTED}"),
+    ],
+)  # fmt: skip
+def test_cvv_and_expiry_masked_near_a_card_or_their_keywords(text: str, expected: str) -> None:
+    assert redact_text(text) == expected
+    assert redact_text(expected) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "token expires in 5 minutes",
+        "cache expires 3600 seconds",
+        "status code 200 after 3 retries",
+        "expected 12 results",
+        "I want to pay for two tickets",
+    ],
+)
+def test_numbers_near_ordinary_words_survive(text: str) -> None:
+    assert redact_text(text) == text
+
+
+@pytest.mark.parametrize(
+    "transcript",
+    [
+        # speech-to-text homophones: "for" 4, "to"/"too" 2, "oh" 0, "won" 1, "ate" 8
+        "for one one one, one one one one, one one one one, one one one one",
+        "five one oh five, one oh five one, oh five one oh, five one oh oh",
+        "too two two two two two two two two two two two two two two for",  # 2222…2224
+        "ate two ate two ate two ate two ate two ate two ate two ate oh",  # 8282…2820
+        "for won won won won won won won won won won won won won won won",
+        # tens and teens words
+        "forty one eleven, eleven eleven, eleven eleven, eleven eleven",
+        "forty two forty two forty two forty two forty two forty two forty two forty two",
+        # spoken separators
+        "4111 dash 1111 dash 1111 dash 1111",
+        "4111 and 1111 and 1111 and 1111",
+        "4111 slash 1111 slash 1111 slash 1111",
+        "four one one one dash one one one one dash one one one one dash one one one one",
+        "4111/1111/1111/1111",
+        "4111    1111    1111    1111",
+    ],
+)
+def test_spoken_variants_of_card_numbers_masked(transcript: str) -> None:
+    redacted = redact_text(f"caller: {transcript} ok")
+    assert redacted == f"caller: {CARD} ok", redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "card ４１１１ １１１１ １１１１ １１１１ ok",  # fullwidth
+        "card ٤١١١ ١١١١ ١١١١ ١١١١ ok",  # Arabic-Indic
+        "card ۴۱۱۱۱۱۱۱۱۱۱۱۱۱۱۱ ok",  # Extended Arabic-Indic
+        "card 4111\u200b1111\u200b1111\u200b1111 ok",  # zero-width spaces
+        "card 4\u200c1\u200d1\u20601 1111 1111 1111 ok",  # other invisible joiners
+        "card ４１１１-1111-١١١١-1111 ok",  # mixed scripts
+    ],
+)
+def test_unicode_digits_and_invisible_characters_are_normalised(text: str) -> None:
+    assert redact_text(text) == f"card {CARD} ok"
+
+
+def test_invisible_characters_do_not_hide_a_secret_key() -> None:
+    assert redact_text("pass\u200bword=hunter2") == f"password={REDACTED}"
+    assert redact_text("ｐａｓｓｗｏｒｄ=hunter2") == f"password={REDACTED}"
+
+
+def test_unicode_text_with_nothing_to_mask_is_returned_as_it_was() -> None:
+    text = "Grüße aus Köln, Anruf ２ dauerte ٣ Minuten"
+    assert redact_text(text) is text
+
+
+# ------------------------------------------------ a card across two records
+
+
+def _said(processor: RedactProcessor, call_id: str | None, text: str, **extra: object) -> object:
+    record = _record(message=text, call_id=call_id, extra=extra)
+    return processor(None, "info", record)["message"]
+
+
+def test_a_card_split_over_two_records_of_a_call_is_masked_in_the_second() -> None:
+    processor = RedactProcessor(pii=False)
+    assert _said(processor, "c-1", "it's 4111 1111") == "it's 4111 1111"  # not yet a card
+    assert _said(processor, "c-1", "LLM took 350 ms") == "LLM took 350 ms"
+    assert _said(processor, "c-1", "1111 1111 please") == f"{CARD} please"
+
+
+def test_a_spoken_split_card_is_masked_in_the_second_record() -> None:
+    processor = RedactProcessor(pii=False)
+    _said(processor, "c-2", "User said: four one one one, one one one one")
+    assert _said(processor, "c-2", "User said: one one one one, one one one one") == (
+        f"User said: {CARD}"
+    )
+
+
+def test_while_a_call_collects_a_card_its_first_digits_are_masked_too() -> None:
+    processor = RedactProcessor(pii=False)
+    assert _said(processor, "c-3", "Please say your card number") == "Please say your card number"
+    assert _said(processor, "c-3", "4111 1111") == CARD
+    assert _said(processor, "c-3", "1111") == CARD
+    assert _said(processor, "c-3", "1111") == CARD
+
+
+def test_utterances_logged_as_extras_are_followed_too() -> None:
+    processor = RedactProcessor(pii=False)
+    processor(None, "info", _record(call_id="c-4", extra={"transcript": "4111 1111"}))
+    out = processor(None, "info", _record(call_id="c-4", extra={"transcript": "1111 1111"}))
+    assert out["extra"] == {"transcript": CARD}
+
+
+def test_calls_do_not_share_their_digits() -> None:
+    processor = RedactProcessor(pii=False)
+    _said(processor, "c-5", "4111 1111")
+    assert _said(processor, "c-6", "1111 1111") == "1111 1111"
+    assert _said(processor, None, "1111 1111") == "1111 1111"
+
+
+def test_the_digits_kept_per_call_are_bounded() -> None:
+    calls = CallDigits(max_calls=2)
+    calls.redact("a", "4111 1111")
+    calls.redact("b", "5555 5555")
+    calls.redact("c", "3782 8224")
+    assert calls.redact("a", "1111 1111") == "1111 1111"  # forgotten: the oldest call
+    assert calls.redact("c", "6310005") == CARD
+
+
+def test_a_cvv_or_expiry_answered_in_its_own_record_is_masked() -> None:
+    processor = RedactProcessor(pii=False)
+    assert _said(processor, "c-7", "Bot: what is the security code?") == (
+        "Bot: what is the security code?"
+    )
+    assert _said(processor, "c-7", "User: one two three") == f"User: {REDACTED}"
+    assert _said(processor, "c-7", "User: 456") == "User: 456"  # the answer came already
+    _said(processor, "c-7", "Bot: and the expiry date?")
+    assert _said(processor, "c-7", "User: oh nine twenty seven") == f"User: {REDACTED}"
+    assert _said(processor, "c-8", "User: 789") == "User: 789"  # another call asked nothing

@@ -87,36 +87,3 @@ def test_memory_of_ended_calls_is_bounded() -> None:
         calls.start(i)
         calls.end(i, 1.0, True)
     assert len(calls._ended) == RECENTLY_ENDED and calls.active == 0
-
-
-def test_window_counts_only_calls_after_the_window_start() -> None:
-    calls, _ = _calls()
-    calls.start("a")
-    calls.end("a", 1.0, False)
-    calls.tick()  # a window starts at the newest tick before it (one-tick resolution)
-    time.sleep(0.05)
-    calls.start("b")
-    calls.end("b", 1.0, True)
-    recent = calls.window(0.03)
-    assert (recent.started, recent.succeeded, recent.failed) == (1, 1, 0)
-    everything = calls.window(60)
-    assert (everything.started, everything.succeeded, everything.failed) == (2, 1, 1)
-
-
-def test_response_percentiles_of_the_recent_window_forget_an_old_slow_episode() -> None:
-    from unittest import mock
-
-    now = [1000.0]
-    with mock.patch("callwatch._metrics.calls.monotonic", lambda: now[0]):
-        stats = CallStats()
-        for _ in range(100):
-            stats.response_time(4000.0)  # a slow episode
-        stats.tick()
-        now[0] += 400.0  # long past a 300 s window
-        stats.tick()
-        for _ in range(100):
-            stats.response_time(400.0)
-        recent = stats.recent_response(300.0)
-        assert recent.count == 100
-        assert recent.quantile(0.95) < 800
-        assert stats.response.quantile(0.95) > 800  # the lifetime histogram still has it

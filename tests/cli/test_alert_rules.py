@@ -78,3 +78,12 @@ def test_rules_prints_prometheus_rules_for_the_thresholds() -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("groups:")
     assert ">= 5000" in result.stdout and ">= 10000" in result.stdout  # response time
+
+
+def test_rules_touch_nothing_on_disk(tmp_path: Path) -> None:
+    result = run_cli("rules", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "alert: " in result.stdout
+    elsewhere = tmp_path / "service-logs"
+    assert run_cli("rules", cwd=tmp_path, LOG_DIR=str(elsewhere)).returncode == 0
+    assert list(tmp_path.iterdir()) == []  # no ./logs, no LOG_DIR, no lock file

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import queue
+import signal
+import subprocess
+import sys
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 import orjson
 
 from callwatch.cli.tail import Filter, Follower, last_records
-from tests.cli.conftest import record, run_cli, write_lines
+from tests.cli.conftest import cli_env, record, run_cli, write_lines
 
 
 def _today() -> str:
@@ -101,3 +107,50 @@ def test_follow_starts_over_when_the_file_is_truncated(tmp_path: Path) -> None:
     last_records(follower, Filter(), 0)
     path.write_bytes(b'{"message":"fresh"}\n')
     assert follower.poll() == [b'{"message":"fresh"}']
+
+
+def test_the_date_and_z_show_when_the_utc_day_changes(cli_log_dir: Path) -> None:
+    rows = [
+        record("2024-01-05T23:59:58.000000Z", "before", "ast-1"),
+        record("2024-01-05T23:59:59.250000Z", "just before", "ast-1"),
+        record("2024-01-06T00:00:01.500000Z", "after", "ast-1"),
+    ]
+    write_lines(cli_log_dir / f"app/app_{_today()}.log", rows)
+    lines = run_cli("tail", "--log-dir", cli_log_dir).stdout.splitlines()
+    assert [line.split()[0] for line in lines] == [
+        "2024-01-05T23:59:58.000Z",
+        "23:59:59.250",
+        "2024-01-06T00:00:01.500Z",
+    ]
+    full = run_cli("tail", "--log-dir", cli_log_dir, "--full-time").stdout.splitlines()
+    assert full[1].split()[0] == "2024-01-05T23:59:59.250Z"
+
+
+def test_follow_waits_for_the_log_directory_and_file(tmp_path: Path) -> None:
+    log_dir = tmp_path / "logs"
+    argv = [sys.executable, "-m", "callwatch.cli", "tail", "-f", "--log-dir", str(log_dir)]
+    child = subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env(), text=True
+    )
+    try:
+        out, err = _lines_of(child.stdout), _lines_of(child.stderr)
+        assert f"waiting for {log_dir} to appear" in err.get(timeout=30)
+        assert "waiting for" in err.get(timeout=30)  # then for today's file
+        assert child.poll() is None  # still there, not exited
+        write_lines(
+            log_dir / f"app/app_{_today()}.log",
+            [record(f"{_today()}T10:00:00.000000Z", "first record", "ast-1")],
+        )
+        assert "first record" in out.get(timeout=30)
+    finally:
+        child.send_signal(signal.SIGINT)
+        code = child.wait(timeout=30)
+    assert code == 0
+
+
+def _lines_of(stream: IO[str] | None) -> queue.Queue[str]:
+    """A child's output line by line; ``get(timeout=…)`` fails instead of hanging."""
+    assert stream is not None
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in stream], daemon=True).start()
+    return lines

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,13 +16,16 @@ import callwatch
 from callwatch._alerts.console import ConsoleHandler
 from callwatch.alerting import (
     alert_manager,
+    alertmanager_alert_handler,
     check_and_alert,
+    email_alert_handler,
     pagerduty_alert_handler,
     send_alert,
     slack_alert_handler,
     webhook_alert_handler,
 )
 from callwatch.testing import capture_logs
+from tests.helpers import read_records
 from tests.integration.receivers import Receiver
 
 pytestmark = pytest.mark.integration
@@ -37,7 +42,8 @@ async def eventually(predicate, timeout: float = 20.0) -> None:
 @pytest.fixture(autouse=True)
 def fast_delivery(tmp_path: Path) -> Iterator[None]:
     callwatch.configure(log_dir=tmp_path / "logs", console=False, environment="production",
-                        alert_timeout_sec=0.5, alert_max_retries=5)
+                        alert_timeout_sec=0.5, alert_max_retries=5,
+                        alert_resolve_sec=0)  # resolved at the first clear check
     alert_manager.unregister_handler("console")
     alert_manager.delivery.backoff_base_sec = 0.02
     alert_manager.reset()
@@ -130,3 +136,62 @@ async def test_a_dead_receiver_does_not_delay_the_caller_or_the_other_handlers()
             await send_alert("warning", f"Alert {n}", "m", f"m{n}", n, 0)
         await eventually(lambda: len(alive.accepted) == 5)
         assert [m["text"].split(":")[0] for m in alive.accepted] == [f"[WARNING] Alert {n}" for n in range(5)]
+
+
+CARD = "4111 1111 1111 1111"
+TOKEN = "sk-proj-" + "a1B2c3D4" * 5
+HOSTILE = f"charge failed for card {CARD} with token={TOKEN}, caller +1 415 555 1234 jane@example.com"
+SECRETS = (CARD, CARD.replace(" ", ""), TOKEN, "415 555 1234", "jane@example.com")
+
+
+async def test_no_receiver_and_no_handler_sees_card_numbers_tokens_or_pii(tmp_path: Path) -> None:
+    from tests._alerts.test_email import SMTPServer
+
+    callwatch.configure(log_dir=tmp_path / "logs", console=False, environment="production",
+                        alert_timeout_sec=2.0, redact_pii=True)
+    seen: list[object] = []
+
+    async def custom(alert: object) -> None:
+        seen.append(alert)
+
+    smtp = SMTPServer()
+    threading.Thread(target=smtp.serve_forever, daemon=True).start()
+    try:
+        with Receiver() as slack, Receiver() as hook, Receiver(ok_status=202) as pd, Receiver() as am:
+            alert_manager.register_handler(await slack_alert_handler(slack.url + "/services/T/B/X"))
+            alert_manager.register_handler(await webhook_alert_handler(hook.url + "/hook"))
+            alert_manager.register_handler(pagerduty_alert_handler("ROUTINGKEY123", url=pd.url))
+            alert_manager.register_handler(alertmanager_alert_handler(am.url))
+            alert_manager.register_handler(email_alert_handler(
+                "127.0.0.1", smtp.server_address[1], sender="a@example.com", to="ops@example.com"))
+            alert_manager.register_handler(custom, name="custom")
+            await send_alert("critical", f"Payment error {CARD}", HOSTILE, "payments", HOSTILE, 1,
+                             labels={"caller": "jane@example.com", TOKEN: CARD})
+            receivers = (slack, hook, pd, am)
+            await eventually(lambda: all(r.accepted for r in receivers) and smtp.messages and seen)
+            bodies = [json.dumps(r.accepted) for r in receivers]
+            bodies += [data.decode() for _, _, data in smtp.messages]
+            bodies.append(repr(seen))
+    finally:
+        smtp.shutdown()
+        smtp.server_close()
+    assert len(bodies) == 6
+    for body in bodies:
+        assert "[CARD]" in body, body[:300]
+        for secret in SECRETS:
+            assert secret not in body, (secret, body[:300])
+
+
+async def test_at_debug_the_http_stack_logs_nothing_of_alert_delivery(tmp_path: Path) -> None:
+    logs = tmp_path / "debug-logs"
+    callwatch.configure(log_dir=logs, console=False, environment="production", log_level="DEBUG")
+    with Receiver() as hook:
+        alert_manager.register_handler(await webhook_alert_handler(hook.url + "/hooks/T0/SECRET-PATH"))
+        await send_alert("warning", "Queue backing up", "42 calls waiting", "queue_depth", 42, 20)
+        await eventually(lambda: len(hook.accepted) == 1)
+    callwatch.shutdown()
+    records = read_records(logs, "app")
+    assert records, "DEBUG logging wrote nothing"
+    http = [r for r in records if r["logger"].split(".")[0] in ("httpx", "httpcore", "h11")]
+    assert http == []
+    assert not any("SECRET-PATH" in path.read_text() for path in logs.rglob("*.log"))

@@ -69,7 +69,8 @@ def alertmanager(tmp_path: Path, webhook: Receiver) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def configured(tmp_path: Path) -> Iterator[None]:
-    callwatch.configure(log_dir=tmp_path / "logs", console=False, environment="production", app_name="voice_bot")
+    callwatch.configure(log_dir=tmp_path / "logs", console=False, environment="production", app_name="voice_bot",
+                        alert_resolve_sec=0)  # resolved at the first clear check
     alert_manager.reset()
     try:
         yield

@@ -70,3 +70,50 @@ def test_promtool_accepts_the_exposition(tmp_path: Path) -> None:
     check = subprocess.run([promtool, "check", "metrics"], input=body, capture_output=True,
                            timeout=30, check=False)
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
+
+
+def test_prometheus_scraping_a_recycling_fleet_agrees_and_sees_no_counter_reset(
+    tmp_path: Path,
+) -> None:
+    """uvicorn --workers 3 --limit-max-requests, no settings: any worker answers a scrape."""
+    from tests.integration._fleet import Reads, send_calls, start_server
+
+    prometheus_bin = need("prometheus")
+    app, base = start_server("uvicorn", tmp_path)
+    prom_port = free_port()
+    config = tmp_path / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        "scrape_configs:\n  - job_name: fleet\n    metrics_path: /prometheus\n"
+        f"    static_configs:\n      - targets: ['{base.removeprefix('http://')}']\n"
+    )
+    prometheus = subprocess.Popen(
+        [prometheus_bin, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+         f"--web.listen-address=127.0.0.1:{prom_port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        api = f"http://127.0.0.1:{prom_port}"
+        wait_http(f"{api}/-/ready", timeout=60)
+        reads = Reads(base)
+        acked, failed, served = send_calls(base, reads, 150)
+        counted = reads.until(lambda c: c["total_calls"] >= acked)["calls"]["total_calls"]
+        deadline = time.monotonic() + 30
+        scraped = None
+        while time.monotonic() < deadline:
+            scraped = _query(api, "callwatch_calls_started_total")
+            if scraped == counted:
+                break
+            time.sleep(0.5)
+        resets = _query(api, "resets(callwatch_calls_started_total[10m])")
+        failures = _query(api, 'callwatch_calls_ended_total{outcome="failure"}')
+        print(f"fleet figures: prometheus: acknowledged {acked}, counted {counted}, scraped "
+              f"{scraped}, failures {failures}, counter resets {resets}, "
+              f"{len(served)} worker pids served")
+        assert len(served) > 3  # the workers were recycled while Prometheus scraped them
+        assert scraped == counted >= acked
+        assert failures is not None and failures >= failed
+        assert resets == 0.0
+    finally:
+        stop(prometheus)
+        stop(app)

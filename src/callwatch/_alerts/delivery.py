@@ -92,7 +92,9 @@ class Registration:
         url = getattr(self.handler, "url", None)
         return redact_url(url) if isinstance(url, str) else None
 
-    async def call(self, alert: Alert) -> None:
+    async def call(self, alert: Alert, pii: bool) -> None:
+        """Hand the handler the alert redacted, so no receiver sees what logs would not."""
+        alert = alert.redacted(pii)
         handler = self.handler
         if _is_async(handler):
             result = handler(alert)
@@ -129,6 +131,7 @@ class Delivery:
         self.timeout_sec = 5.0
         self.max_retries = 5
         self.queue_size = 1000
+        self.pii = False
 
     # --- registrations (any thread) ------------------------------------------------------
 
@@ -159,6 +162,7 @@ class Delivery:
         self.timeout_sec = settings.alert_timeout_sec
         self.max_retries = settings.alert_max_retries
         self.queue_size = settings.alert_queue_size
+        self.pii = settings.redact_pii
         if self._pid != os.getpid():
             self._pid = os.getpid()
             self._thread = self._loop = None
@@ -316,7 +320,7 @@ class Delivery:
         attempt = 0
         while True:
             try:
-                await asyncio.wait_for(registration.call(alert), self.timeout_sec)
+                await asyncio.wait_for(registration.call(alert, self.pii), self.timeout_sec)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -371,7 +375,7 @@ class Delivery:
     async def _try_each(self, alert: Alert) -> dict[str, str]:
         async def one(registration: Registration) -> str:
             try:
-                await asyncio.wait_for(registration.call(alert), self.timeout_sec)
+                await asyncio.wait_for(registration.call(alert, self.pii), self.timeout_sec)
             except Exception as exc:
                 STATS.add(registration.name, "failure")
                 return f"failed: {describe_error(exc)}"

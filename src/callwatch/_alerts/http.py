@@ -40,12 +40,28 @@ _HEADERS = {"Content-Type": "application/json", "User-Agent": "callwatch-alertin
 WORKER_THREAD = "callwatch-alerts"
 
 
+# httpx logs every request's full URL at INFO, httpcore (and h11 under it) every
+# request and response header at DEBUG: a webhook's URL is its secret. A logger's
+# filter does not cover its children, so each logger that exists is named.
+_HTTP_LOGGERS = (
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "h11",
+)
+
+
 def _not_from_the_worker(record: logging.LogRecord) -> bool:
-    """httpx logs every request's full URL at INFO; a webhook's URL is its secret."""
+    """Nothing the HTTP stack logs about alert delivery reaches a log."""
     return record.threadName != WORKER_THREAD
 
 
-logging.getLogger("httpx").addFilter(_not_from_the_worker)
+for _name in _HTTP_LOGGERS:
+    logging.getLogger(_name).addFilter(_not_from_the_worker)
 
 
 class DeliveryError(Exception):

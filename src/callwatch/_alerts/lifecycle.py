@@ -2,7 +2,9 @@
 
 One track per fingerprint. A condition is *pending* until it has lasted the
 hold-for duration, then *firing*; it resolves once it has been clear for the
-same duration, so a metric oscillating faster than that changes nothing.
+resolve hold (the hold-for unless given), so a metric oscillating faster than
+that changes nothing. A value in the hysteresis band (just below the
+threshold, see ``manager.py``) is *held*: neither firing anew nor clear.
 While firing, the same or a lower severity is not notified again within the
 deduplication window, a higher one is notified at once, and a warning is held
 back while the same metric has a critical firing. Every notification is also
@@ -61,6 +63,7 @@ class _Track:
     threshold: Value
     message: str
     hold_sec: float
+    resolve_sec: float
     since: float  # the condition has held since (pending), or fired at (firing)
     seen: float
     firing: bool = False
@@ -94,8 +97,13 @@ class Lifecycle:
         *,
         message: str,
         hold_sec: float = 0.0,
+        resolve_sec: float | None = None,
     ) -> Alert | None:
-        """The condition holds now; returns the notification to send, if any."""
+        """The condition holds now; returns the notification to send, if any.
+
+        ``resolve_sec`` (default ``hold_sec``): how long it must then be clear to resolve.
+        """
+        resolve = hold_sec if resolve_sec is None else resolve_sec
         rank = severity_rank(severity)
         with self._lock:
             now = self.clock()
@@ -104,10 +112,12 @@ class Lifecycle:
                 if len(self._tracks) >= self._sweep_at:
                     self._expire(now)
                     self._sweep_at = max(_SWEEP_AT, 2 * len(self._tracks))
-                track = _Track(spec, severity, value, threshold, message, hold_sec, now, now)
+                track = _Track(spec, severity, value, threshold, message, hold_sec, resolve,
+                               now, now)
                 self._tracks[spec.fingerprint] = track
             track.severity, track.value, track.threshold = severity, value, threshold
             track.message, track.hold_sec, track.seen = message, hold_sec, now
+            track.resolve_sec = resolve
             track.clear_since = None
             if not track.firing:
                 if now - track.since < hold_sec:
@@ -135,9 +145,16 @@ class Lifecycle:
             if track.firing:
                 if track.clear_since is None:
                     track.clear_since = now
-                if now - track.clear_since < track.hold_sec:
+                if now - track.clear_since < track.resolve_sec:
                     return None
             return self._end(track, now)
+
+    def hold(self, fp: str, value: Value) -> None:
+        """Near the threshold but not over it: a firing alert stays, a pending one waits."""
+        with self._lock:
+            track = self._tracks.get(fp)
+            if track is not None:
+                track.value, track.seen, track.clear_since = value, self.clock(), None
 
     def resolve(self, fp: str) -> Alert | None:
         """Resolve now, whatever the hold-for (e.g. a custom alert whose cause is fixed)."""

@@ -28,6 +28,11 @@ from callwatch.logger import log
 __all__ = ["AlertManager"]
 
 _MAX_CUSTOM_SPECS = 1024
+# Against flapping, a firing threshold alert resolves only once its value has stayed below
+# ``resolve_below`` (default: 10 % under its lowest threshold) for ``resolve_sec`` (default:
+# the longer of ``for_sec`` and ALERT_RESOLVE_SEC, 60 s). A value hovering at a threshold is
+# then one firing and, once really back, one resolved notification.
+RESOLVE_MARGIN = 0.10
 
 
 def _show(value: float) -> str:
@@ -125,26 +130,34 @@ class AlertManager:
             if severity is None:
                 if spec.fingerprint not in tracks:
                     continue
+                if value is not None and value >= _resolve_level(thresholds[key]):
+                    self.lifecycle.hold(spec.fingerprint, value)
+                    continue
                 alert = self._clear(spec, key, value)
             elif severity == INVALID or value is None:
                 self._warn_bad_threshold(key)
                 continue
             else:
-                alert = self._fire(spec, key, severity, value, thresholds[key])
+                alert = self._fire(spec, key, severity, value, thresholds[key],
+                                   current.alert_resolve_sec)
             if alert is not None:
                 sent.append(self._hand_over(alert))
         return sent
 
     def _fire(
-        self, spec: Spec, key: str, severity: str, value: float, limits: Mapping[str, float]
+        self, spec: Spec, key: str, severity: str, value: float, limits: Mapping[str, float],
+        default_resolve_sec: float,
     ) -> Alert | None:
         threshold = limits[severity]
         message = (
             f"{key} is {_show(value)}, at or above the {severity} threshold of {_show(threshold)}"
         )
         hold_sec = float(limits.get("for_sec", 0) or 0)
+        resolve_sec = limits.get("resolve_sec")
         return self.lifecycle.fire(
-            spec, severity, value, threshold, message=message, hold_sec=hold_sec
+            spec, severity, value, threshold, message=message, hold_sec=hold_sec,
+            resolve_sec=max(hold_sec, default_resolve_sec) if resolve_sec is None
+            else float(resolve_sec),
         )
 
     def _clear(self, spec: Spec, key: str, value: float | None) -> Alert | None:
@@ -284,6 +297,16 @@ class AlertManager:
 
     def _stop(self, timeout: float) -> None:
         self.delivery.stop(timeout)
+
+
+def _resolve_level(limits: Mapping[str, float]) -> float:
+    """Below this a firing alert resolves: ``resolve_below``, else 10 % under the lowest."""
+    explicit = limits.get("resolve_below")
+    if isinstance(explicit, int | float):
+        return float(explicit)
+    levels = [limits[s] for s in ("warning", "critical")
+              if isinstance(limits.get(s), int | float)]
+    return min(levels) * (1.0 - RESOLVE_MARGIN) if levels else float("inf")
 
 
 def _handler_name(handler: Handler) -> str:

@@ -7,6 +7,7 @@ PagerDuty keeps one incident and deduplication can tell escalation from repeat.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import cache, lru_cache
 from typing import Any, Literal
+
+from callwatch._logging.redact import redact_text
 
 __all__ = [
     "SEVERITIES",
@@ -101,6 +104,29 @@ class Alert:
     @property
     def resolved(self) -> bool:
         return self.status == "resolved"
+
+    def redacted(self, pii: bool = False) -> Alert:
+        """This alert as it may leave the process: every text masked as in a log record.
+
+        Titles, messages and labels are built from metrics and errors, which can
+        quote a caller's card number or a token; receivers must never see them.
+        """
+        changes: dict[str, Any] = {}
+        for name in ("title", "message", "metric", "alertname", "value", "threshold"):
+            value = getattr(self, name)
+            if isinstance(value, str):
+                masked = redact_text(value, pii=pii)
+                if masked is not value:
+                    changes[name] = masked
+        labels = {
+            redact_text(key, pii=pii) if isinstance(key, str) else key: (
+                redact_text(value, pii=pii) if isinstance(value, str) else value
+            )
+            for key, value in self.labels.items()
+        }
+        if labels != self.labels:
+            changes["labels"] = labels
+        return dataclasses.replace(self, **changes) if changes else self
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON-safe form listed by ``active_alerts()``/``history()`` and the routes."""

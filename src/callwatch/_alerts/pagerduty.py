@@ -9,6 +9,7 @@ from typing import Any
 
 from callwatch._alerts.http import post_json
 from callwatch._alerts.model import Alert, iso
+from callwatch._logging.redact import register_secret
 
 __all__ = ["EVENTS_URL", "PagerDutyHandler"]
 
@@ -29,6 +30,7 @@ class PagerDutyHandler:
         if not routing_key:
             raise ValueError("a PagerDuty routing key (integration key) is required")
         self._routing_key = routing_key
+        register_secret(routing_key)
         self.url = url
         self.send_resolved = send_resolved
 

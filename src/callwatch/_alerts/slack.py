@@ -6,7 +6,7 @@ from typing import Any
 
 from callwatch._alerts.http import post_json
 from callwatch._alerts.model import Alert
-from callwatch._logging.redact import redact_url
+from callwatch._logging.redact import redact_url, register_secret
 
 __all__ = ["COLORS", "SlackHandler"]
 
@@ -34,6 +34,7 @@ class SlackHandler:
     def __init__(self, url: str, *, send_resolved: bool = True) -> None:
         self.url = url
         self.send_resolved = send_resolved
+        register_secret(url)  # the URL is the webhook's key: masked wherever it is quoted
 
     def payload(self, alert: Alert) -> dict[str, Any]:
         state = "RESOLVED" if alert.resolved else alert.severity.upper()

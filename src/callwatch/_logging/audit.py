@@ -185,12 +185,17 @@ class AuditChain:
 
 @dataclass(frozen=True)
 class VerifyResult:
-    """Outcome of checking one audit file; ``first_bad_line`` is 1-based."""
+    """Outcome of checking one audit file; ``first_bad_line`` is 1-based.
+
+    ``unreadable`` means the OS refused to read the file (permissions, I/O
+    error): its content is unknown, which is not evidence of tampering.
+    """
 
     ok: bool
     records: int
     first_bad_line: int | None = None
     reason: str = ""
+    unreadable: bool = False
 
 
 def _open_lines(path: Path) -> Iterator[bytes]:
@@ -253,8 +258,11 @@ def verify_file(path: Path, key: str | None = None) -> VerifyResult:
             prev = digest
             if head is not None and head[0] == records:
                 head_hash_seen = digest
-    except (OSError, EOFError, zlib.error) as error:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:  # damaged content
         return VerifyResult(False, records, records + 1, f"cannot read the file: {error}")
+    except OSError as error:
+        reason = f"the system refused to read it: {error.strerror or error}"
+        return VerifyResult(False, records, records + 1, reason, unreadable=True)
     if head is None:
         if records == 0:
             return VerifyResult(True, 0)

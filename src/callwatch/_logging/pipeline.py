@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import socket
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from time import time_ns
@@ -25,7 +24,8 @@ from callwatch._logging.audit import AuditChain
 from callwatch._logging.console import pretty
 from callwatch._logging.files import log_path
 from callwatch._logging.otel import trace_processor
-from callwatch._logging.redact import RedactProcessor
+from callwatch._logging.records import Origin, own_record
+from callwatch._logging.redact import RedactProcessor, redact_name, register_secret
 from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render
 from callwatch._logging.retention import Maintenance
 from callwatch._logging.stats import STATS
@@ -41,15 +41,25 @@ from callwatch._logging.writer import (
     Writer,
 )
 from callwatch.config import Settings
-from callwatch.context import _call_id
+from callwatch.context import _call_id, bounded_call_id
 
-__all__ = ["Pipeline", "Processor", "current", "handlers", "processors"]
+__all__ = [
+    "UNBUILDABLE",
+    "Pipeline",
+    "Processor",
+    "current",
+    "handlers",
+    "processors",
+]
 
 Processor = Callable[[Any, str, dict[str, Any]], "dict[str, Any] | None"]
 
 LEVELS = {"DEBUG": 10, "INFO": 20, "WARNING": 30, "ERROR": 40, "CRITICAL": 50}
 LEVEL_NAMES = {v: k for k, v in LEVELS.items()}
 METHOD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critical"}
+
+# The message of a record that could not be built; nothing of the original is kept.
+UNBUILDABLE = "[callwatch: record could not be built]"
 
 # Kinds of record, each with its own destination files.
 LOG, AUDIT, TIMER = 0, 1, 2
@@ -66,15 +76,20 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.min_level = LEVELS[settings.log_level]
-        self.app = settings.app_name
-        self.environment = settings.environment
         # Once per process: a forked worker builds its own pipeline, with its own pid.
-        self.host = socket.gethostname()
-        self.pid = os.getpid()
+        self.origin = Origin(
+            settings.app_name, settings.environment, socket.gethostname(), os.getpid()
+        )
+        self.app, self.environment = self.origin.app, self.origin.environment
+        self.host, self.pid = self.origin.host, self.origin.pid
         self.max_field_chars = settings.max_field_chars
         self.capture: list[dict[str, Any]] | None = None
+        self.pii = settings.redact_pii
+        self._said_unbuildable = False
         # The bound method, not the object: calling an instance costs a slot lookup.
-        chain: list[Processor] = [RedactProcessor(settings.redact_pii).__call__]
+        # Fields are cut to LOG_MAX_FIELD_CHARS before they are scanned, not after.
+        redact = RedactProcessor(settings.redact_pii, settings.max_field_chars)
+        chain: list[Processor] = [redact.__call__]
         add_trace_ids = trace_processor()
         if add_trace_ids is not None:
             chain.append(add_trace_ids)
@@ -83,13 +98,7 @@ class Pipeline:
         self.json_console = None if not settings.console else not settings.development
         self.colour = os.isatty(1) if self.json_console is False else False
         self.audit = AuditChain(settings.audit_hmac_key)
-        self.writer = Writer(settings, handlers, self.notice)
-        self.submit = self.writer.submit
-        # The writer's queue, read inline on the hot path (None once stopped).
-        self.queue: deque[Item] | None = self.writer.queue
-        self.queue_capacity = settings.queue_size
-        self.high_water = self.writer.high_water
-        self.wake = self.writer.wake
+        self.writer = Writer(settings, handlers, self.origin, self.json_console, self.colour)
         self.queued_sinks = HANDLERS | APP | (CONSOLE if self.json_console else 0)
         self.timer_sinks = self.queued_sinks | PERFORMANCE
         if settings.files:
@@ -99,7 +108,7 @@ class Pipeline:
         self.maintenance = (
             Maintenance(settings.log_dir, settings.retention) if settings.files else None
         )
-        self.bridge = BridgeHandler(self.emit)
+        self.bridge = BridgeHandler(self.emit, self.call_failed)
 
     def emit(
         self,
@@ -118,14 +127,18 @@ class Pipeline:
         """
         if levelno < self.min_level and kind != AUDIT:
             return
+        micros = time_ns() // 1000
+        second = micros // 1_000_000
+        cached_second, prefix = records.second_cache
+        if second != cached_second:
+            prefix = records.second_prefix(second)
+        timestamp = f"{prefix}.{micros - second * 1_000_000:06d}Z"
         try:
-            micros = time_ns() // 1000
-            second = micros // 1_000_000
-            cached_second, prefix = records.second_cache
-            if second != cached_second:
-                prefix = records.second_prefix(second)
+            call_id = _call_id.get()
+            if call_id is None and "call_id" in extra:
+                call_id = bounded_call_id(extra["call_id"])  # audit_log(call_id=...)
             record: dict[str, Any] = {
-                "timestamp": f"{prefix}.{micros - second * 1_000_000:06d}Z",
+                "timestamp": timestamp,
                 "level": LEVEL_NAMES[levelno],
                 "logger": logger,
                 "function": function,
@@ -135,7 +148,7 @@ class Pipeline:
                 "environment": self.environment,
                 "host": self.host,
                 "pid": self.pid,
-                "call_id": _call_id.get(),
+                "call_id": call_id,
                 "extra": extra,
             }
             if exception is not None:
@@ -169,17 +182,11 @@ class Pipeline:
                     rendered if sinks & CONSOLE else None,
                     levelno,
                 )
-                queue = self.queue
-                if queue is not None and len(queue) < self.queue_capacity:
-                    queue.append(item)
-                    if len(queue) >= self.high_water and not self.wake.is_set():
-                        self.wake.set()
-                else:
-                    self.submit(item)
+                self.writer.submit(item)
                 return
             self._dispatch(record, rendered, levelno, kind)
         except Exception as exc:
-            self._internal_error(exc, message)
+            self.failed(exc, timestamp, levelno, kind, logger, function, line)
 
     def _dispatch(self, record: dict[str, Any], rendered: bytes, levelno: int, kind: int) -> None:
         """Every other record: errors and audit (durable), timers, the pretty console."""
@@ -199,7 +206,7 @@ class Pipeline:
         elif levelno >= ERROR:
             self.writer.write_now(item)
         else:
-            self.submit(item)
+            self.writer.submit(item)
 
     def _append_audit(self, record: dict[str, Any], day: str) -> None:
         if not self.settings.files:
@@ -215,22 +222,63 @@ class Pipeline:
     def render(self, record: dict[str, Any]) -> bytes:
         return render(record, self.max_field_chars)
 
-    def notice(self, message: str, extra: dict[str, object]) -> None:
-        """A WARNING about the pipeline itself (drops), logged from inside the writer."""
-        self.emit(logging.WARNING, "callwatch", "writer", 0, message, dict(extra))
+    def failed(
+        self,
+        exc: Exception,
+        timestamp: str,
+        levelno: int,
+        kind: int,
+        logger: object,
+        function: object,
+        line: object,
+    ) -> None:
+        """A record that could not be built is still written, as a redacted marker record.
 
-    def _internal_error(self, exc: Exception, message: object) -> None:
+        Nothing of its text is kept: the failure may be in redaction itself.
+        ERROR and audit records stay durable and in the audit chain.
+        """
         STATS.add("internal_errors")
-        with contextlib.suppress(Exception):
-            os.write(2, f"callwatch: could not log {message!r:.200}: {exc!r:.200}\n".encode())
+        error_type = type(exc).__name__
+        try:
+            record = own_record(
+                self.origin,
+                LEVEL_NAMES.get(levelno, "ERROR"),
+                self._safe_name(function) or "?",
+                UNBUILDABLE,
+                {"error_type": error_type},
+                logger=self._safe_name(logger) or "?",
+                line=line if type(line) is int else 0,
+                call_id=self._safe_name(_call_id.get()),
+                at=timestamp,
+            )
+            if self.capture is not None:
+                self.capture.append(record)
+            else:
+                self._dispatch(record, dumps(record, option=OPTIONS), levelno, kind)
+        except Exception as again:  # only the count is left to give
+            error_type = f"{error_type}, then {type(again).__name__}"
+        if not self._said_unbuildable:
+            self._said_unbuildable = True
+            with contextlib.suppress(OSError):
+                os.write(
+                    2,
+                    f"callwatch: a record could not be built ({error_type}): written as "
+                    f"{UNBUILDABLE!r}, counted in internal_errors\n".encode(),
+                )
+
+    def call_failed(self, exc: Exception, levelno: int, logger: str, kind: int = LOG) -> None:
+        """A logging call failed before its record reached :meth:`emit`: write the marker."""
+        if levelno >= self.min_level or kind == AUDIT:
+            self.failed(exc, records.timestamp(), levelno, kind, logger, "?", 0)
+
+    def _safe_name(self, name: object) -> str | None:
+        return None if name is None else redact_name(name, pii=self.pii)
 
     def stop(self, timeout: float) -> None:
         """Flush and stop background work; records logged afterwards are written directly."""
         if self.maintenance is not None:
             self.maintenance.stop(min(timeout, 1.0))
         self.writer.stop(timeout)
-        self.queue = None
-        self.submit = self.writer.write_now
         self.audit.close()
 
 
@@ -251,6 +299,14 @@ current: Pipeline | None = None
 
 def _start(settings: Settings) -> None:
     global current
+    for secret in (
+        settings.monitoring_token,
+        settings.audit_hmac_key,
+        settings.alert_webhook_url,
+        settings.slack_webhook_url,
+    ):
+        if secret:
+            register_secret(secret)  # masked wherever it is quoted, from now on
     pipeline = Pipeline(settings)
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -292,3 +348,6 @@ def get() -> Pipeline:
 
 _runtime.register(_runtime.Component("logging", _start, _stop, priority=0, flush=_flush))
 os.register_at_fork(before=_flush)
+
+# The OTLP exporter, a sink of the writer, registers its own component.
+from callwatch import _otel  # noqa: E402, F401

@@ -1,14 +1,22 @@
-"""Redaction of secrets, payment card numbers and (optionally) PII.
+"""Redaction of secrets, payment card data and (optionally) PII.
 
 Runs in the caller's thread on every record, so the common case (a text with
 nothing to hide) must cost almost nothing: texts already known to be clean are
 remembered in a bounded set, and a new text only reaches the regular expressions
 when it holds one of the few characters every rule needs (a digit, ``:``, ``=``,
-``-``, ``_``, ``A``, ``J``; ``@`` with PII on) or looks like spoken digits.
+``-``, ``_``, ``A``, ``J``; ``@`` with PII on), a keyword of card data or looks like spoken digits.
 
-Markers: ``[REDACTED]`` for secrets, ``[CARD]`` for card numbers (nothing of the
-number is kept), ``[EMAIL]`` and ``[PHONE]`` for PII. Redacting twice gives the
-same text as redacting once.
+Redaction cannot run away or fail open: every rule is linear in its input, a
+field is cut to its size limit before it is scanned, nesting is bounded, and a
+value whose redaction raises becomes ``[REDACTION FAILED]``, never its raw text.
+
+The rules live beside this module: secrets in ``secret_rules``, card numbers
+and their CVV and expiry in ``cards``; here they are applied to texts, to
+structured values and, by :class:`RedactProcessor`, to every record.
+
+Markers: ``[REDACTED]`` for secrets (and a card's CVV and expiry), ``[CARD]``
+for card numbers (nothing of the number is kept), ``[EMAIL]`` and ``[PHONE]``
+for PII. Redacting twice gives the same text as redacting once.
 """
 
 from __future__ import annotations
@@ -18,165 +26,60 @@ import datetime as dt
 import enum
 import itertools
 import re
+import threading
+import unicodedata
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
+from callwatch._logging.cards import (
+    CARD,
+    CARD_DATA_HINTS,
+    REDACTED,
+    CallDigits,
+    count_digits,
+    redact_card_data,
+    redact_cards,
+)
 from callwatch._logging.render import safe_repr
+from callwatch._logging.secret_rules import (
+    CACHE_LIMIT,
+    CACHE_MAX_CHARS,
+    is_secret_key,
+    redact_secrets,
+)
 
 __all__ = [
     "CARD",
     "EMAIL",
+    "FAILED",
     "PHONE",
     "REDACTED",
     "RedactProcessor",
     "is_secret_key",
+    "redact_name",
     "redact_text",
     "redact_url",
     "redact_value",
+    "register_secret",
 ]
 
-REDACTED = "[REDACTED]"
-CARD = "[CARD]"
 EMAIL = "[EMAIL]"
 PHONE = "[PHONE]"
 CYCLE = "[CYCLE]"
+FAILED = "[REDACTION FAILED]"
+# What the renderer shows for what it would not render either.
+MAX_DEPTH = 30
+MAX_ITEMS = 1000
+DEPTH_MARKER = "<max depth>"
+MAX_NAME_CHARS = 200
+# A field is scanned this far past its cut, so a card or secret straddling the
+# cut is recognised whole and no fragment of it is kept.
+_CUT_MARGIN = 1024
+# key -> is it secret, for keys whose own text holds nothing to mask.
+_plain_keys: dict[Any, bool] = {}
 
-# ---------------------------------------------------------------- secret keys
-
-# A key is secret when one of its words is always secret, when its last word is
-# (``access_token`` but not ``token_count`` or ``max_tokens``), or when two
-# neighbouring words are (``api_key``, ``card_number``).
-_ALWAYS_SECRET_WORDS = frozenset(
-    {
-        "password",
-        "passwd",
-        "pwd",
-        "passphrase",
-        "secret",
-        "secrets",
-        "credential",
-        "credentials",
-        "apikey",
-        "authorization",
-        "privatekey",
-        "cvv",
-        "cvv2",
-        "cvc",
-        "cvc2",
-        "ssn",
-    }
-)
-_LAST_SECRET_WORDS = frozenset(
-    {"token", "auth", "cookie", "session", "sessionid", "signature", "sig", "pin", "pan", "jwt"}
-)
-_SECRET_PAIRS = frozenset(
-    {
-        ("api", "key"),
-        ("access", "key"),
-        ("private", "key"),
-        ("secret", "key"),
-        ("signing", "key"),
-        ("encryption", "key"),
-        ("master", "key"),
-        ("session", "id"),
-        ("card", "number"),
-        ("card", "no"),
-        ("card", "num"),
-        ("auth", "header"),
-        ("security", "code"),
-        ("pin", "code"),
-    }
-)
-_CAMEL_ACRONYM = re.compile(r"([A-Z]+)([A-Z][a-z])")
-_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
-_KEY_WORD_SPLIT = re.compile(r"[^a-z0-9]+")
-_CACHE_LIMIT = 4096
-
-
-class _SecretKeyCache(dict[Any, bool]):
-    """key -> is it secret; computed on first sight, bounded by starting over."""
-
-    def __missing__(self, key: Any) -> bool:
-        secret = type(key) is str and _classify_key(key)
-        if len(self) >= _CACHE_LIMIT:
-            self.clear()
-        self[key] = secret
-        return secret
-
-
-_secret_keys = _SecretKeyCache()
-
-
-def _classify_key(key: str) -> bool:
-    spaced = _CAMEL.sub(r"\1_\2", _CAMEL_ACRONYM.sub(r"\1_\2", key)).lower()
-    words = [word for word in _KEY_WORD_SPLIT.split(spaced) if word]
-    if not words:
-        return False
-    if words[-1] in _LAST_SECRET_WORDS or not _ALWAYS_SECRET_WORDS.isdisjoint(words):
-        return True
-    return any(pair in _SECRET_PAIRS for pair in itertools.pairwise(words))
-
-
-def is_secret_key(key: str) -> bool:
-    """Whether values under ``key`` are secrets (case, ``_``/``-``/``.`` and camelCase ignored)."""
-    return _secret_keys[key]
-
-
-# ------------------------------------------------------------------ text rules
-
-_COOKIE_HEADER = re.compile(
-    r"(?i)\b((?:set-)?cookie[\"']?\s*+:\s*+)(?![\"']?\[REDACTED\])[^\r\n\"']+"
-)
-_URL_USERINFO = re.compile(r"(?<=://)(?!\[REDACTED\]@)[^\s/?#@]+@")
-_URL = re.compile(r"(?i)\b(https?://[^\s/?#\"'<>]+)([/?#][^\s\"'<>]*)")
-_KEY_VALUE = re.compile(
-    r"(?<![\w.-])(?P<key>[A-Za-z_][\w.-]{0,63}+)(?P<sep>[\"']?\s*+[:=]\s*+)"
-    r"(?P<value>(?![\"']?\[REDACTED\])(?:(?i:bearer|basic|digest|token)\s+)?"
-    r"(?:\"[^\"\r\n]*\"|'[^'\r\n]*'|[^\s\"'&,;]+))"
-)
-_BEARER = re.compile(r"(?i)\b(bearer\s++)(?!\[REDACTED\])[A-Za-z0-9\-._~+/]{8,}=*")
-_TOKEN_SHAPES = re.compile(
-    r"\bsk-(?:proj-|ant-|svcacct-|admin-)?[A-Za-z0-9_\-]{16,}"  # OpenAI, Anthropic
-    r"|\b[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"  # Stripe secret and restricted keys
-    r"|\bxox[abposr]-[A-Za-z0-9\-]{10,}|\bxapp-[A-Za-z0-9\-]{10,}"  # Slack
-    r"|\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"  # AWS access key ids
-    r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_[A-Za-z0-9_]{22,}"  # GitHub
-    r"|\bAIza[0-9A-Za-z_\-]{35}"  # Google
-    r"|\beyJ[A-Za-z0-9_\-]+\.eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*"  # JWT
-)
-
-# Card numbers: runs of digit tokens (digit groups, spoken digits, "double four")
-# joined by short separators. Letter look-arounds instead of \b keep the token
-# boundaries the same after a marker is inserted, which keeps redaction idempotent.
-_DIGIT_WORDS = {
-    "zero": "0",
-    "oh": "0",
-    "one": "1",
-    "two": "2",
-    "three": "3",
-    "four": "4",
-    "five": "5",
-    "six": "6",
-    "seven": "7",
-    "eight": "8",
-    "nine": "9",
-}
-_WORD = r"(?<![A-Za-z])(?:zero|oh|one|two|three|four|five|six|seven|eight|nine)(?![A-Za-z])"
-_SINGLE = rf"(?:{_WORD}|[0-9](?![0-9]))"
-_TOKEN = rf"(?:(?<![A-Za-z])(?:double|triple)[\s\-]+{_SINGLE}|{_WORD}|[0-9]+)"
-_SEP = r"[\s,.\-]{1,3}"
-_CARD_TOKEN = re.compile(_TOKEN, re.I)
-_CARD_RUN = re.compile(rf"{_TOKEN}(?:{_SEP}{_TOKEN})*", re.I)
-_NUMERIC_RUN = re.compile(r"[0-9]+(?:[\s,.\-]{1,3}[0-9]+)*")
-_NUMERIC_TOKEN = re.compile(r"[0-9]+")
-
-# Byte tables for counting in C: letters lowercased (everything else a space) to
-# find digit words, and digits to "0" to count them.
-_WORD_TABLE = bytes(c | 0x20 if chr(c).isascii() and chr(c).isalpha() else 0x20 for c in range(256))
-_DIGIT_TABLE = bytes(0x30 if chr(c).isdigit() and c < 128 else 0x61 for c in range(256))
-_NUMBER_WORDS = frozenset(w.encode() for w in (*_DIGIT_WORDS, "double", "triple"))
-_SPOKEN_MIN_CHARS = 38  # thirteen "oh"s and their separators
+_SPOKEN_MIN_CHARS = 14  # five two-letter digit words and their separators
 
 _EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]++@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 _PHONE = re.compile(
@@ -195,153 +98,97 @@ _PHONE = re.compile(
 _TRIGGERS = "0123456789:=-_AJ"
 _TABLE = bytes(0x30 if chr(c) in _TRIGGERS else 0x61 for c in range(256))
 _TABLE_PII = bytes(0x30 if chr(c) in _TRIGGERS + "@" else 0x61 for c in range(256))
+# Literals some rule needs although the table does not see them.
+_WORD_HINTS = ("earer", "EARER", "oken", "OKEN", *CARD_DATA_HINTS)
+
+# Invisible characters that could split a number or a key, and digits of every script.
+_INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
+_UNICODE_DIGIT = re.compile(r"(?![0-9])\d")
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+_MAX_PASSES = 4
 
 _clean: set[str] = set()
 _clean_pii: set[str] = set()
-_CLEAN_MAX_CHARS = 512
+
+# ------------------------------------------------------------ registered secrets
+
+_MIN_SECRET_CHARS = 6
+_MAX_SECRETS = 256
+_URL_SECRET_PART_CHARS = 12
+_registered: dict[str, None] = {}  # in the order registered
+_registering = threading.Lock()
+# What texts are scrubbed of, longest first so a URL is masked whole before its path;
+# replaced, never changed, so redaction in other threads reads it without a lock.
+_secrets: tuple[str, ...] = ()
 
 
-def _luhn(digits: str) -> bool:
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index & 1:
-            value = value * 2 - 9 if value > 4 else value * 2
-        total += value
-    return total % 10 == 0
+def register_secret(text: str) -> None:
+    """Mask ``text`` wherever it appears verbatim from now on (a configured token, a webhook URL).
 
-
-def _token_digits(token: str) -> str:
-    lowered = token.lower()
-    if lowered[0].isdigit():
-        return lowered
-    if lowered.startswith(("double", "triple")):
-        last = lowered.split()[-1].split("-")[-1]
-        digit = _DIGIT_WORDS.get(last, last)
-        return digit * (2 if lowered.startswith("double") else 3)
-    return _DIGIT_WORDS[lowered]
-
-
-def _card_spans(
-    token_pattern: re.Pattern[str], text: str, start: int, end: int
-) -> list[tuple[int, int]]:
-    """Token spans in text[start:end] whose digits form a Luhn-valid 13-19 digit number.
-
-    From each token the longest valid span wins, so trailing spoken digits of a
-    card are not left behind.
+    A URL registers its path and query too, and each long path segment or query
+    value, since errors often quote them without the host. Texts shorter than
+    six characters are ignored: masking them everywhere would mask words.
     """
-    tokens = [
-        (m.start(), m.end(), _token_digits(m.group()))
-        for m in token_pattern.finditer(text, start, end)
-    ]
-    spans: list[tuple[int, int]] = []
-    i = 0
-    while i < len(tokens):
-        digits = ""
-        best = -1
-        for j in range(i, len(tokens)):
-            digits += tokens[j][2]
-            if len(digits) > 19:
-                break
-            if len(digits) >= 13 and _luhn(digits):
-                best = j
-        if best >= 0:
-            spans.append((tokens[i][0], tokens[best][1]))
-            i = best + 1
-        else:
-            i += 1
-    return spans
+    parts = [text]
+    if "://" in text:
+        try:
+            url = urlsplit(text)
+        except ValueError:
+            url = None
+        if url is not None and url.netloc:
+            path = url.path + (f"?{url.query}" if url.query else "")
+            parts.append(path)
+            parts.extend(url.path.split("/"))
+            parts.extend(value for _, value in parse_qsl(url.query))
+            parts = [text, *(p for p in parts[1:] if len(p) >= _URL_SECRET_PART_CHARS)]
+    global _secrets
+    with _registering:
+        for part in parts:
+            if len(part) >= _MIN_SECRET_CHARS and part not in _registered:
+                _registered[part] = None
+                if len(_registered) > _MAX_SECRETS:
+                    del _registered[next(iter(_registered))]
+        _secrets = tuple(sorted(_registered, key=len, reverse=True))
+        # Texts remembered as clean may hold the new secret.
+        _clean.clear()
+        _clean_pii.clear()
+        _plain_keys.clear()
 
 
-def _counts(text: str) -> tuple[int, int]:
-    """(ASCII digits, spoken digit words) in ``text``, cheaply."""
-    try:
-        raw = text.encode()
-    except UnicodeEncodeError:  # lone surrogates
-        raw = text.encode("utf-8", "replace")
-    words = raw.translate(_WORD_TABLE).split()
-    return raw.translate(_DIGIT_TABLE).count(0x30), sum(map(_NUMBER_WORDS.__contains__, words))
+def _scrub_registered(text: str) -> str:
+    for secret in _secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
 
 
-def _redact_cards(text: str) -> str:
-    digits, words = _counts(text)
-    # A spoken word stands for at most three digits ("triple one").
-    if words and digits + 3 * words >= 13:
-        runs, tokens = _CARD_RUN, _CARD_TOKEN
-    elif digits >= 13:
-        runs, tokens = _NUMERIC_RUN, _NUMERIC_TOKEN
-    else:
-        return text
-    pieces: list[str] = []
-    last = 0
-    for run in runs.finditer(text):
-        if run.end() - run.start() < 13:
-            continue
-        for span_start, span_end in _card_spans(tokens, text, run.start(), run.end()):
-            pieces.append(text[last:span_start])
-            pieces.append(CARD)
-            last = span_end
-    if not pieces:
-        return text
-    pieces.append(text[last:])
-    return "".join(pieces)
-
-
-def _key_value(match: re.Match[str]) -> str:
-    if not is_secret_key(match.group("key")):
-        # "error: password=x": the value of a harmless key may hold a pair of its own.
-        value = match.group("value")
-        inner = _KEY_VALUE.sub(_key_value, value) if ("=" in value or ":" in value) else value
-        if inner is value:
-            return match.group()
-        return f"{match.group('key')}{match.group('sep')}{inner}"
-    value = match.group("value")
-    quote = value[0] if value[0] in "\"'" and len(value) > 1 and value[-1] == value[0] else ""
-    return f"{match.group('key')}{match.group('sep')}{quote}{REDACTED}{quote}"
-
-
-def _url(match: re.Match[str]) -> str:
-    base, rest = match.group(1), match.group(2)
-    if rest == "/" + REDACTED or "hook" not in match.group().lower():
-        return match.group()
-    return f"{base}/{REDACTED}"
-
-
-def _may_hold_token(text: str) -> bool:
-    return (
-        "sk-" in text
-        or "k_" in text
-        or "xox" in text
-        or "xapp-" in text
-        or "gh" in text
-        or "AKIA" in text
-        or "ASIA" in text
-        or "AIza" in text
-        or "eyJ" in text
-    )
+# ------------------------------------------------------------------ text rules
 
 
 def _redact_slow(text: str, pii: bool) -> str:
-    # Cards first: their marker may expose a key=value pair that was glued to the
-    # digits, and no later marker creates digits. Each rule is skipped unless a
-    # literal it cannot match without is present.
-    text = _redact_cards(text)
-    if ":" in text or "=" in text:
-        if "ookie" in text or "OOKIE" in text:
-            text = _COOKIE_HEADER.sub(r"\1" + REDACTED, text)
-        if "://" in text:
-            text = _URL.sub(_url, _URL_USERINFO.sub(REDACTED + "@", text))
-        text = _KEY_VALUE.sub(_key_value, text)
-    if "earer" in text or "EARER" in text:
-        text = _BEARER.sub(r"\1" + REDACTED, text)
-    if _may_hold_token(text):
-        text = _TOKEN_SHAPES.sub(REDACTED, text)
+    # A marker can bring two pieces together that no rule matched apart ("[CARD].010"
+    # once the card before it is masked): repeat until nothing changes, so masking
+    # twice gives what masking once gave.
+    for _ in range(_MAX_PASSES):
+        masked = _redact_pass(text, pii)
+        if masked == text:
+            break
+        text = masked
+    return text
+
+
+def _redact_pass(text: str, pii: bool) -> str:
+    # Card numbers first: their marker may expose a key=value pair that was glued
+    # to the digits, and no later marker creates digits; the CVV and expiry last.
+    digits, words = count_digits(text)
+    text = redact_secrets(redact_cards(text, digits, words))
     if pii:
         if "@" in text:
             text = _EMAIL.sub(EMAIL, text)
-        if _counts(text)[0] >= 7:
+        if digits >= 7:
             text = _PHONE.sub(PHONE, text)
-    return text
+    return redact_card_data(text)
 
 
 def _may_hold_something(text: str, pii: bool) -> bool:
@@ -351,29 +198,93 @@ def _may_hold_something(text: str, pii: bool) -> bool:
         return True
     if not classes.isalpha():
         return True
-    if "earer" in text or "EARER" in text:
+    if any(hint in text for hint in _WORD_HINTS):
         return True
     # Letters and punctuation only: a card can only be spoken, in thirteen digits.
-    return len(text) >= _SPOKEN_MIN_CHARS and _counts(text)[1] >= 5
+    return len(text) >= _SPOKEN_MIN_CHARS and count_digits(text)[1] >= 5
 
 
-def redact_text(text: str, *, pii: bool = False) -> str:
-    """``text`` with secrets, card numbers (and phone numbers and e-mails if ``pii``) masked.
+def _normalise(text: str) -> str:
+    """Fullwidth forms folded to ASCII, every script's digits read as ASCII, invisible
+    characters removed: what a reader sees as a digit or a letter is one to the rules.
 
-    Returns the very same object when nothing was masked.
+    Only these: a wider folding (NFKC) would turn ``¼`` into digits and move the
+    boundaries between numbers a reader sees.
     """
+    text = _INVISIBLE.sub("", text.translate(_FULLWIDTH))
+    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.digit(m.group(), 0)), text)
+
+
+def _redact_text(text: str, pii: bool) -> str:
     clean = _clean_pii if pii else _clean
     if text in clean:
         return text
-    if _may_hold_something(text, pii):
-        redacted = _redact_slow(text, pii)
-        if redacted != text:
-            return redacted
-    if len(text) <= _CLEAN_MAX_CHARS:
-        if len(clean) >= _CACHE_LIMIT:
-            clean.clear()
-        clean.add(text)
+    scrubbed = _scrub_registered(text) if _secrets else text
+    folded = scrubbed if scrubbed.isascii() else _normalise(scrubbed)
+    redacted = _redact_slow(folded, pii) if _may_hold_something(folded, pii) else folded
+    if scrubbed is not text or redacted != folded:
+        return redacted
+    # Nothing masked: the text as it was, not its folded form.
+    _remember(clean, text)
     return text
+
+
+def _remember(texts: set[str], text: str) -> None:
+    """Add a short ``text`` to a cache of texts, which starts over when full."""
+    if len(text) <= CACHE_MAX_CHARS:
+        if len(texts) >= CACHE_LIMIT:
+            texts.clear()
+        texts.add(text)
+
+
+def redact_text(text: str, *, pii: bool = False) -> str:
+    """``text`` with secrets, card data (and phone numbers and e-mails if ``pii``) masked.
+
+    Returns the very same object when nothing was masked, and ``[REDACTION
+    FAILED]`` rather than the text if redaction itself fails.
+    """
+    try:
+        return _redact_text(text, pii)
+    except Exception:
+        return FAILED
+
+
+def _cut(text: str, keep: int, pii: bool, suffix: str) -> str:
+    """The first ``keep`` characters of redacted ``text``, then ``suffix``.
+
+    Redaction reads a little past the cut, so what straddles it is masked whole.
+    """
+    return redact_text(text[: keep + _CUT_MARGIN], pii=pii)[:keep] + suffix
+
+
+def _cut_field(text: str, limit: int, pii: bool) -> str:
+    """``text`` cut to ``limit`` characters, marker included, as the renderer marks a cut."""
+    keep = max(limit - 19 - len(str(len(text))), 0)
+    return _cut(text, keep, pii, f"…[truncated {len(text) - keep} chars]")
+
+
+def _safe_text(value: object) -> str:
+    if type(value) is str:
+        return value
+    try:
+        return str(value)
+    except Exception:
+        return safe_repr(value)
+
+
+def redact_name(value: object, *, pii: bool = False, limit: int = MAX_NAME_CHARS) -> str:
+    """An identifier (timer name, error type, call id, logger name) made safe to show anywhere.
+
+    Any object becomes text, at most ``limit`` characters (a cut one ends in
+    ``…``), with secrets and card data masked. Never raises.
+    """
+    try:
+        text = _safe_text(value)
+        if len(text) > limit:
+            return _cut(text, max(limit - 1, 0), pii, "…")
+        return redact_text(text, pii=pii)
+    except Exception:
+        return FAILED
 
 
 def redact_url(url: str) -> str:
@@ -404,134 +315,242 @@ def _secret_placeholder(value: Any) -> Any:
     return value if value is None or (type(value) is str and not value) else REDACTED
 
 
-def _redact_any(value: Any, pii: bool, path: set[int] | None) -> Any:
-    kind = type(value)
-    if kind is str:
-        return redact_text(value, pii=pii)
-    if kind in _SCALARS:
-        return value
-    if isinstance(value, dict):
-        return _redact_dict(value, pii, path)
-    if isinstance(value, _SEQUENCES):
-        return _redact_items(value, pii, path)
-    return _redact_object(value, pii, path)
+class _Redactor:
+    """Walks one value: texts cut to ``limit`` then redacted, containers bounded and copied
+    only where something changed, any failure turning that value into a marker."""
 
+    __slots__ = ("clean", "limit", "pii")
 
-def _redact_object(value: Any, pii: bool, path: set[int] | None) -> Any:
-    """Objects the renderer shows as text (``repr``, bytes, exceptions) are redacted as
-    that text; dataclasses as their fields. Types JSON renders natively pass unchanged."""
-    if isinstance(value, _JSON_NATIVE):
-        return value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
-        redacted = _redact_dict(fields, pii, path)
-        return value if redacted is fields else redacted
-    if isinstance(value, (bytes, bytearray)):
-        text = bytes(value).decode("utf-8", "backslashreplace")
-    elif isinstance(value, BaseException):
-        text = f"{type(value).__name__}: {_safe_str(value)}"
-    else:
-        text = safe_repr(value)
-    redacted_text = redact_text(text, pii=pii)
-    return value if redacted_text is text else redacted_text
+    def __init__(self, pii: bool, limit: int | None) -> None:
+        self.pii = pii
+        self.limit = limit
+        self.clean = _clean_pii if pii else _clean
 
+    def text(self, text: str) -> str:
+        if self.limit is not None and len(text) > self.limit:
+            return _cut_field(text, self.limit, self.pii)
+        return redact_text(text, pii=self.pii)
 
-def _safe_str(value: BaseException) -> str:
-    try:
-        return str(value)
-    except Exception:
-        return safe_repr(value)
+    def value(self, value: Any, depth: int, path: set[int]) -> Any:
+        try:
+            kind = type(value)
+            if kind is str:
+                return self.text(value)
+            if kind in _SCALARS:
+                return value
+            if depth >= MAX_DEPTH:
+                return DEPTH_MARKER
+            if isinstance(value, dict):
+                return self.mapping(value, depth, path)
+            if isinstance(value, _SEQUENCES):
+                return self.items(value, depth, path)
+            return self.object(value, depth, path)
+        except Exception:
+            return FAILED
 
-
-def _redact_dict(mapping: dict[Any, Any], pii: bool, path: set[int] | None) -> Any:
-    """``mapping`` redacted by key and by shape; a copy only if something changed.
-
-    The loop reads the two caches itself because it runs for every extra of every record.
-    """
-    if path is not None and id(mapping) in path:
-        return CYCLE
-    clean = _clean_pii if pii else _clean
-    secret_keys = _secret_keys
-    inner: set[int] | None = None
-    copy: dict[Any, Any] | None = None
-    for key, value in mapping.items():
-        if secret_keys[key]:
-            new = _secret_placeholder(value)
-        elif type(value) is str:
-            if value in clean:
-                continue
-            new = redact_text(value, pii=pii)
-        elif type(value) in _SCALARS:
-            continue
+    def object(self, value: Any, depth: int, path: set[int]) -> Any:
+        """Objects the renderer shows as text (``repr``, bytes, exceptions) are redacted as
+        that text; dataclasses as their fields. Types JSON renders natively pass unchanged."""
+        if isinstance(value, _JSON_NATIVE):
+            return value
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            fields = {f.name: getattr(value, f.name, None) for f in dataclasses.fields(value)}
+            redacted = self.mapping(fields, depth, path)
+            return value if redacted is fields else redacted
+        if isinstance(value, (bytes, bytearray)):
+            text = bytes(value).decode("utf-8", "backslashreplace")
+        elif isinstance(value, BaseException):
+            text = f"{type(value).__name__}: {_safe_text(value)}"
         else:
-            if inner is None:
-                inner = set() if path is None else path
-                inner.add(id(mapping))
-            new = _redact_any(value, pii, inner)
-        if new is not value:
+            text = safe_repr(value)
+        redacted_text = self.text(text)
+        return value if redacted_text is text else redacted_text
+
+    def key(self, key: Any) -> tuple[Any, bool]:
+        """(the key as it may be shown, whether its value is secret)."""
+        secret = _plain_keys.get(key)
+        if secret is not None:
+            return key, secret
+        if type(key) is str:
+            shown, secret = self.text(key), is_secret_key(key)
+        else:
+            # Shown as the renderer will write it: numbers as text, other keys by repr.
+            text = str(key) if type(key) in _SCALARS else safe_repr(key)
+            redacted = self.text(text)
+            shown, secret = (key if redacted is text else redacted), False
+        if shown is key and (type(key) is not str or len(key) <= CACHE_MAX_CHARS):
+            if len(_plain_keys) >= CACHE_LIMIT:
+                _plain_keys.clear()
+            _plain_keys[key] = secret
+        return shown, secret
+
+    def mapping(self, mapping: dict[Any, Any], depth: int, path: set[int]) -> Any:
+        """``mapping`` redacted by key and by shape; a copy only if something changed."""
+        if id(mapping) in path:
+            return CYCLE
+        path.add(id(mapping))
+        try:
+            return self._mapping(mapping, depth, path)
+        finally:
+            path.discard(id(mapping))
+
+    def _mapping(self, mapping: dict[Any, Any], depth: int, path: set[int]) -> Any:
+        clean = self.clean
+        copy: dict[Any, Any] | None = None
+        for index, (key, value) in enumerate(mapping.items()):
+            if index >= MAX_ITEMS:
+                copy = dict(itertools.islice(mapping.items(), index)) if copy is None else copy
+                copy["…"] = f"[{len(mapping) - MAX_ITEMS} more items]"
+                break
+            shown, secret = self.key(key)
+            if secret:
+                new = _secret_placeholder(value)
+            elif (value in clean) if type(value) is str else (type(value) in _SCALARS):
+                new = value
+            else:
+                new = self.value(value, depth + 1, path)
+            if new is value and shown is key:
+                if copy is not None:
+                    copy[key] = value
+                continue
             if copy is None:
-                copy = dict(mapping)
-            copy[key] = new
-    if inner is not None:
-        inner.discard(id(mapping))
-    return mapping if copy is None else copy
+                copy = dict(itertools.islice(mapping.items(), index))
+            if shown is not key:
+                copy.pop(key, None)
+                shown = _free_key(copy, mapping, shown)
+            copy[shown] = new
+        return mapping if copy is None else copy
+
+    def items(self, items: Any, depth: int, path: set[int]) -> Any:
+        if id(items) in path:
+            return CYCLE
+        path.add(id(items))
+        try:
+            new_items = [
+                self.value(item, depth + 1, path) for item in itertools.islice(items, MAX_ITEMS)
+            ]
+        finally:
+            path.discard(id(items))
+        if len(items) > MAX_ITEMS:
+            new_items.append(f"…[{len(items) - MAX_ITEMS} more items]")
+        elif all(new is old for new, old in zip(new_items, items, strict=True)):
+            return items
+        return tuple(new_items) if isinstance(items, tuple) else new_items
 
 
-def _redact_items(items: Any, pii: bool, path: set[int] | None) -> Any:
-    inner = set() if path is None else path
-    if id(items) in inner:
-        return CYCLE
-    inner.add(id(items))
-    try:
-        new_items = [_redact_any(item, pii, inner) for item in items]
-    finally:
-        inner.discard(id(items))
-    if all(new is old for new, old in zip(new_items, items, strict=True)):
-        return items
-    return tuple(new_items) if isinstance(items, tuple) else new_items
+def _free_key(copy: dict[Any, Any], mapping: dict[Any, Any], key: Any) -> Any:
+    """``key``, or ``key#2``, ``key#3``… when two keys are masked alike: no value is lost."""
+    if key not in copy and key not in mapping:
+        return key
+    for number in itertools.count(2):
+        candidate = f"{key}#{number}"
+        if candidate not in copy and candidate not in mapping:
+            return candidate
+    raise AssertionError("unreachable")
+
+
+_redactors = {pii: _Redactor(pii, None) for pii in (False, True)}
 
 
 def redact_value(key: Any, value: Any, *, pii: bool = False) -> Any:
     """``value`` as it may be logged under ``key``: masked by key, then by shape, recursively.
 
     Containers are copied only where something changed; the caller's objects are
-    never modified.
+    never modified. Nesting deeper than 30 levels becomes ``<max depth>``.
     """
-    if type(key) is str and is_secret_key(key):
-        return _secret_placeholder(value)
-    return _redact_any(value, pii, None)
+    try:
+        if type(key) is str and is_secret_key(key):
+            return _secret_placeholder(value)
+        return _redactors[pii].value(value, 0, set())
+    except Exception:
+        return FAILED
+
+
+# ----------------------------------------------------------------- processor
+
+# Keys under which voice applications log what the caller said.
+_UTTERANCE_KEYS = frozenset(
+    {"text", "transcript", "transcription", "utterance", "speech", "said", "user_text",
+     "user_said", "user_input", "input", "content", "query", "prompt"}
+)  # fmt: skip
 
 
 class RedactProcessor:
-    """Pipeline processor masking the message, every extra and the exception text.
+    """Pipeline processor masking the message, logger name, call id, every extra (keys too)
+    and the exception text, each cut to ``max_field_chars`` (``LOG_MAX_FIELD_CHARS``) first.
 
     The record dict belongs to the pipeline and is updated in place; the user's
     ``extra`` dict (and anything inside it) is copied on write, never changed.
+    Per call (the record's ``call_id``) it remembers the last digits said, so a
+    card spoken across two records is masked in the second.
     """
 
-    __slots__ = ("_clean", "pii")
+    __slots__ = ("_calls", "_clean", "_quiet", "_redactor", "pii")
 
-    def __init__(self, pii: bool) -> None:
+    def __init__(self, pii: bool, max_field_chars: int = 16384) -> None:
         self.pii = pii
         self._clean = _clean_pii if pii else _clean
+        self._redactor = _Redactor(pii, max_field_chars)
+        self._calls = CallDigits()
+        # Texts holding no digit and no card word: nothing a call needs to remember.
+        self._quiet: set[str] = set()
 
     def __call__(self, logger: Any, method_name: str, record: dict[str, Any]) -> dict[str, Any]:
-        pii, clean = self.pii, self._clean
+        # Unrolled and inlined: this runs for every record, and most hold nothing to mask.
+        clean, redactor = self._clean, self._redactor
         message = record.get("message")
         if type(message) is str and message not in clean:
-            record["message"] = redact_text(message, pii=pii)
+            record["message"] = redactor.text(message)
+        name = record.get("logger")
+        if type(name) is str and name not in clean:
+            record["logger"] = redactor.text(name)
+        call_id = record.get("call_id")
+        if call_id is not None and not (type(call_id) is str and call_id in clean):
+            record["call_id"] = call_id = redactor.value(call_id, 0, set())
         extra = record.get("extra")
         if type(extra) is dict:
-            # A cheap pass first: most extras are known-clean texts and numbers.
-            secret_keys = _secret_keys
+            # A cheap pass first: most extras are known-clean texts and numbers under known keys.
+            plain_keys = _plain_keys
             for key, value in extra.items():
                 kind = type(value)
-                if secret_keys[key] or not (value in clean if kind is str else kind in _SCALARS):
-                    record["extra"] = _redact_dict(extra, pii, None)
+                if plain_keys.get(key) is not False or not (
+                    value in clean if kind is str else kind in _SCALARS
+                ):
+                    record["extra"] = redactor.value(extra, 0, set())
                     break
         elif extra:
-            record["extra"] = _redact_any(extra, pii, None)
+            record["extra"] = redactor.value(extra, 0, set())
         exception = record.get("exception")
         if exception:
-            record["exception"] = _redact_any(exception, pii, None)
+            record["exception"] = redactor.value(exception, 0, set())
+        if type(call_id) is str and (
+            (type(message) is str and message not in self._quiet)
+            or (type(extra) is dict and not _UTTERANCE_KEYS.isdisjoint(extra))
+        ):
+            self._follow_call(call_id, record)
         return record
+
+    def _follow_call(self, call_id: str, record: dict[str, Any]) -> None:
+        """Mask what completes or continues a card begun in an earlier record of the call."""
+        try:
+            message = record.get("message")
+            if type(message) is str and not self._is_quiet(message):
+                record["message"] = self._calls.redact(call_id, message)
+            extra = record.get("extra")
+            if type(extra) is not dict:
+                return
+            for key, value in list(extra.items()):
+                if key in _UTTERANCE_KEYS and type(value) is str and not self._is_quiet(value):
+                    masked = self._calls.redact(call_id, value)
+                    if masked != value:
+                        record["extra"] = extra = {**extra, key: masked}
+        except Exception:
+            record["message"] = FAILED
+
+    def _is_quiet(self, text: str) -> bool:
+        if text in self._quiet:
+            return True
+        if self._calls.relevant(text):
+            return False
+        _remember(self._quiet, text)
+        return True

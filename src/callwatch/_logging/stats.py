@@ -16,6 +16,7 @@ class PipelineStats:
     written: int = 0  # lines handed to the operating system
     write_errors: int = 0  # failed write() calls
     internal_errors: int = 0  # records that could not be built or rendered at all
+    otlp_dropped: int = 0  # records and spans the OTLP export could not send
 
     def add(self, name: str, count: int = 1) -> None:
         """Increment a counter exactly, even from several threads (only on rare paths)."""

@@ -1,29 +1,44 @@
 """Call counts, active calls, durations and response times: bounded whatever the traffic.
 
 Only live calls are held (call id → start time); a bounded memory of recently
-ended ids tells a second end from an end without a start. Calls-per-minute and
-the error-rate window come from a ring of cumulative counts taken once a second
-by the sampler, so the hot path does no window bookkeeping at all.
+ended ids tells a second end from an end without a start. The recent windows
+come from the per-second history (``history.py``), so the hot path does no
+window bookkeeping at all. In a fleet, every count is also written to this
+worker's shared file (``store.py``) before the recording call returns.
 """
 
 from __future__ import annotations
 
 import math
-from bisect import bisect_left, bisect_right
-from collections import OrderedDict, deque
+from bisect import bisect_left
+from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from time import monotonic
 
 from callwatch._metrics.histogram import CALL_DURATION_EDGES_SEC, RESPONSE_EDGES_MS, Histogram
+from callwatch._metrics.specs import key
+from callwatch._metrics.store import Durable
 
-__all__ = ["Anomaly", "CallStats", "EndListener", "StartListener", "Window"]
+__all__ = ["Anomaly", "CallStats", "EndListener", "StartListener", "as_key"]
 
 StartListener = Callable[[Hashable], object]
 EndListener = Callable[[Hashable, "float | None", bool], object]
 
 _INF = float("inf")
 RECENTLY_ENDED = 4096
+_STARTED = key("calls_started")
+_OUTCOME = {True: key("calls_ended", "success"), False: key("calls_ended", "failure")}
+
+
+
+def _histogram_keys(name: str, bounds: tuple[float, ...]) -> tuple[list[str], str, str]:
+    """(bucket keys, sum key, max key) of a histogram in the shared file."""
+    return ([key(name, "", f"b{i}") for i in range(len(bounds) + 1)],
+            key(name, "", "sum"), key(name, "", "max"))
+
+
+_DURATION_KEYS = _histogram_keys("call_duration_seconds", CALL_DURATION_EDGES_SEC)
+_RESPONSE_KEYS = _histogram_keys("response_time_seconds", RESPONSE_EDGES_MS)
 
 
 class Anomaly:
@@ -35,20 +50,6 @@ class Anomaly:
     INVALID_DURATION = "invalid_duration"
     INVALID_RESPONSE_TIME = "invalid_response_time"
     REAPED = "reaped"
-
-
-@dataclass
-class Window:
-    """Calls started, succeeded and failed within a recent window."""
-
-    started: int = 0
-    succeeded: int = 0
-    failed: int = 0
-
-    def add(self, other: Window) -> None:
-        self.started += other.started
-        self.succeeded += other.succeeded
-        self.failed += other.failed
 
 
 class CallStats:
@@ -65,7 +66,7 @@ class CallStats:
         # (on_start, on_end) pairs; empty, they cost one truth test per write.
         self.listeners: tuple[tuple[StartListener, EndListener], ...] = ()
         self.on_listener_error: Callable[[BaseException], None] = lambda exc: None
-        self.history_sec = 300.0
+        self.durable: Durable | None = None  # this worker's shared file, in a fleet
         self.reset()
 
     def reset(self) -> None:
@@ -80,22 +81,28 @@ class CallStats:
         self.duration = Histogram(CALL_DURATION_EDGES_SEC)
         self.response = Histogram(RESPONSE_EDGES_MS)
         self.anomalies: dict[str, int] = {}
-        self._tick_times: deque[float] = deque([monotonic()])
-        self._tick_counts: deque[tuple[int, int, int]] = deque([(0, 0, 0)])
-        self._tick_responses: deque[tuple[tuple[int, ...], float]] = deque(
-            [((0,) * len(self.response.counts), 0.0)]
-        )
 
     # -- writes ---------------------------------------------------------------------------
 
     def start(self, call_id: Hashable) -> None:
         """A call began. A second start of a live call is ignored (the first start is kept)."""
         active = self._active
-        if call_id in active:
+        try:
+            known = call_id in active
+        except TypeError:  # unhashable (a dict, a list): counted under its text
+            call_id = as_key(call_id)
+            known = call_id in active
+        if known:
             self._anomaly(Anomaly.DOUBLE_START, call_id)
             return
         active[call_id] = monotonic()
-        self.started += 1
+        durable = self.durable
+        if durable is None:
+            self.started += 1
+        else:
+            with durable.lock:
+                self.started += 1
+                durable.write(_STARTED, self.started)
         if self.listeners:
             self._notify(0, call_id, None, True)
 
@@ -113,21 +120,20 @@ class CallStats:
         own. A negative or non-finite duration is replaced by the measured one
         when the start was seen, otherwise the call is counted without a duration.
         """
-        started_at = self._active.pop(call_id, None)
+        try:
+            started_at = self._active.pop(call_id, None)
+        except TypeError:  # unhashable: counted under its text, as its start was
+            call_id = as_key(call_id)
+            started_at = self._active.pop(call_id, None)
         if started_at is None:
             if call_id in self._ended:
                 self._anomaly(Anomaly.DOUBLE_END, call_id)
                 return
-            self.started += 1
             self._anomaly(Anomaly.END_WITHOUT_START, call_id)
         ended = self._ended
         ended[call_id] = None
         if len(ended) > RECENTLY_ENDED:
             ended.popitem(last=False)
-        if success:
-            self.succeeded += 1
-        else:
-            self.failed += 1
         if duration_sec is None:
             duration_sec = duration
         if duration_sec is None:
@@ -139,15 +145,32 @@ class CallStats:
             if not 0.0 <= duration_sec < _INF:
                 self._anomaly(Anomaly.INVALID_DURATION, call_id)
                 duration_sec = None if started_at is None else monotonic() - started_at
-        if duration_sec is not None:
-            hist = self.duration  # Histogram.observe, inlined: this is the hot path
-            hist.counts[bisect_left(hist.bounds, duration_sec)] += 1
-            hist.sum += duration_sec
-            hist.count += 1
-            if duration_sec > hist.max:  # noqa: PLR1730  (cheaper than max())
-                hist.max = duration_sec
+        durable = self.durable
+        if durable is None:
+            self._count_end(started_at is None, bool(success), duration_sec)
+        else:
+            with durable.lock:
+                self._count_end(started_at is None, bool(success), duration_sec, durable)
         if self.listeners:
             self._notify(1, call_id, duration_sec, bool(success))
+
+    def _count_end(
+        self, unstarted: bool, success: bool, duration_sec: float | None,
+        durable: Durable | None = None,
+    ) -> None:
+        """Count one ended call (and write what changed to the shared file, in a fleet)."""
+        if unstarted:
+            self.started += 1
+        if success:
+            self.succeeded += 1
+        else:
+            self.failed += 1
+        if durable is not None:
+            if unstarted:
+                durable.write(_STARTED, self.started)
+            durable.write(_OUTCOME[success], self.succeeded if success else self.failed)
+        if duration_sec is not None:
+            self._observe(self.duration, duration_sec, durable, _DURATION_KEYS)
 
     def response_time(self, latency_ms: float, call_id: str | None = None) -> None:
         """One agent turn's latency in ms; negative or non-finite values are ignored."""
@@ -156,12 +179,30 @@ class CallStats:
         if not 0.0 <= latency_ms < _INF:
             self._anomaly(Anomaly.INVALID_RESPONSE_TIME, call_id)
             return
-        hist = self.response
-        hist.counts[bisect_left(hist.bounds, latency_ms)] += 1
-        hist.sum += latency_ms
+        durable = self.durable
+        if durable is None:
+            self._observe(self.response, latency_ms, None, _RESPONSE_KEYS)
+        else:
+            with durable.lock:
+                self._observe(self.response, latency_ms, durable, _RESPONSE_KEYS)
+
+    @staticmethod
+    def _observe(
+        hist: Histogram, value: float, durable: Durable | None,
+        keys: tuple[list[str], str, str],
+    ) -> None:
+        """Histogram.observe, inlined (this is the hot path), plus the shared file's copy."""
+        index = bisect_left(hist.bounds, value)
+        hist.counts[index] += 1
+        hist.sum += value
         hist.count += 1
-        if latency_ms > hist.max:  # noqa: PLR1730
-            hist.max = latency_ms
+        if value > hist.max:
+            hist.max = value
+            if durable is not None:
+                durable.write(keys[2], value)
+        if durable is not None:
+            durable.write(keys[0][index], hist.counts[index])
+            durable.write(keys[1], hist.sum)
 
     def _notify(self, which: int, call_id: Hashable, duration: float | None, ok: bool) -> None:
         """Tell each listener; a failing listener never reaches the recording caller."""
@@ -175,8 +216,17 @@ class CallStats:
                 self.on_listener_error(exc)
 
     def _anomaly(self, kind: str, call_id: object) -> None:
-        self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
+        self._count_anomaly(kind)
         self.on_anomaly(kind, call_id)
+
+    def _count_anomaly(self, kind: str) -> None:
+        durable = self.durable
+        if durable is None:
+            self.anomalies[kind] = self.anomalies.get(kind, 0) + 1
+            return
+        with durable.lock:
+            self.anomalies[kind] = count = self.anomalies.get(kind, 0) + 1
+            durable.write(key("call_anomalies", kind), count)
 
     # -- background -----------------------------------------------------------------------
 
@@ -195,25 +245,17 @@ class CallStats:
             if active.pop(call_id, None) is None:
                 continue  # ended meanwhile
             self._ended[call_id] = None
-            self.failed += 1
-            self.anomalies[Anomaly.REAPED] = self.anomalies.get(Anomaly.REAPED, 0) + 1
+            durable = self.durable
+            if durable is None:
+                self._count_end(False, False, None)
+            else:
+                with durable.lock:
+                    self._count_end(False, False, None, durable)
+            self._count_anomaly(Anomaly.REAPED)
             reaped.append((call_id, now - started_at))
         while len(self._ended) > RECENTLY_ENDED:
             self._ended.popitem(last=False)
         return reaped
-
-    def tick(self) -> None:
-        """Remember the cumulative counts now (once a second) for the recent windows."""
-        now = monotonic()
-        counts = (self.started, self.succeeded, self.failed)
-        self._tick_times.append(now)
-        self._tick_counts.append(counts)
-        self._tick_responses.append((tuple(self.response.counts), self.response.sum))
-        horizon = now - self.history_sec - 2.0
-        while len(self._tick_times) > 2 and self._tick_times[1] < horizon:
-            self._tick_times.popleft()
-            self._tick_counts.popleft()
-            self._tick_responses.popleft()
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -221,32 +263,15 @@ class CallStats:
     def active(self) -> int:
         return len(self._active)
 
-    def window(self, seconds: float) -> Window:
-        """Calls in the last ``seconds`` (to the sampler's one-second resolution)."""
-        now = monotonic()
-        current = (self.started, self.succeeded, self.failed)
-        times, counts = self._tick_times, self._tick_counts
-        # The newest tick at or before the window's start; the oldest one if history is shorter.
-        index = max(bisect_right(times, now - seconds) - 1, 0)
-        base = counts[index]
-        return Window(current[0] - base[0], current[1] - base[1], current[2] - base[2])
-
-    def recent_response(self, seconds: float) -> Histogram:
-        """Response times of the last ``seconds`` (to the sampler's one-second resolution).
-
-        Its maximum is the lifetime one: an upper bound for the top bucket only.
-        """
-        recent = self.response.copy()
-        if self._tick_times:
-            index = max(bisect_right(self._tick_times, monotonic() - seconds) - 1, 0)
-            base_counts, base_sum = self._tick_responses[index]
-            recent.counts = [n - m for n, m in zip(recent.counts, base_counts, strict=True)]
-            recent.count = sum(recent.counts)
-            recent.sum -= base_sum
-        return recent
-
     def copy_histograms(self) -> tuple[Histogram, Histogram]:
         return self.duration.copy(), self.response.copy()
+
+    def active_ids(self, limit: int = 100) -> list[Hashable]:
+        """Up to ``limit`` ids of calls in progress, oldest first."""
+        try:
+            return list(self._active)[:limit]
+        except RuntimeError:  # changed by another thread meanwhile: next time
+            return []
 
     def counters(self) -> tuple[int, int, int, int, dict[str, int]]:
         """(started, succeeded, failed, active, anomalies)."""
@@ -258,5 +283,14 @@ def _as_float(value: object) -> float:
     """A number given as int, str or Decimal; NaN (invalid) for anything else."""
     try:
         return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+    except Exception:  # TypeError, ValueError, OverflowError, or whatever __float__ raises
         return math.nan
+
+
+def as_key(value: object) -> str:
+    """A hashable, bounded stand-in for an unhashable id (its text, or its type's name)."""
+    try:
+        text = str(value)
+    except Exception:  # an object whose __str__ raises
+        text = f"<{type(value).__name__}>"
+    return text[:200]

@@ -11,12 +11,12 @@ import math
 from collections import OrderedDict
 from collections.abc import Hashable
 
+from callwatch._metrics.snapshot import USAGE_KEYS
+from callwatch._metrics.specs import key
+from callwatch._metrics.store import Durable
+
 __all__ = ["USAGE_KEYS", "UsageStats"]
 
-USAGE_KEYS: tuple[str, ...] = (
-    "llm_prompt_tokens", "llm_completion_tokens", "tts_characters", "stt_audio_seconds",
-    "cost_usd",
-)
 RECENT_CALLS = 4096
 
 
@@ -24,6 +24,7 @@ class UsageStats:
     """Fleet-wide counters of one process, plus the usage of recent calls by call id."""
 
     def __init__(self) -> None:
+        self.durable: Durable | None = None  # this worker's shared file, in a fleet
         self.reset()
 
     def reset(self) -> None:
@@ -32,12 +33,16 @@ class UsageStats:
 
     def add(self, call_id: Hashable | None, amounts: dict[str, object]) -> dict[str, float]:
         """Add the valid amounts; returns what was added (key -> amount)."""
-        added: dict[str, float] = {}
-        for key, raw in amounts.items():
-            amount = _amount(raw)
-            if amount:
-                added[key] = amount
-                self.totals[key] += amount
+        added = {name: amount for name, raw in amounts.items() if (amount := _amount(raw))}
+        durable = self.durable
+        if durable is None:
+            for name, amount in added.items():
+                self.totals[name] += amount
+        elif added:
+            with durable.lock:
+                for name, amount in added.items():
+                    self.totals[name] += amount
+                    durable.write(key(name), self.totals[name])
         if added and call_id is not None:
             try:
                 per_call = self._by_call.get(call_id)
@@ -47,8 +52,8 @@ class UsageStats:
                 per_call = self._by_call[call_id] = dict.fromkeys(USAGE_KEYS, 0.0)
                 if len(self._by_call) > RECENT_CALLS:
                     self._by_call.popitem(last=False)
-            for key, amount in added.items():
-                per_call[key] += amount
+            for name, amount in added.items():
+                per_call[name] += amount
         return added
 
     def of_call(self, call_id: Hashable) -> dict[str, float] | None:

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 a finding or failure (call not found, tampered audit
 file, an alert handler failed); 2 a usage error (bad arguments, bad
-configuration, missing log directory); 130 interrupted.
+configuration, missing log directory) or a folder or file the OS refused,
+said in one line, never a traceback; 130 interrupted.
 
 Subcommands import callwatch's machinery (writer, alerting, FastAPI) only when
 they run, so ``trace`` and ``tail`` start fast, start no background work and
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from callwatch.cli import alert, audit, demo, logs, rules, tail, trace
+from callwatch.cli._files import describe_os_error
 from callwatch.cli._render import Output
 from callwatch.config import ConfigError, load_settings
 
@@ -57,6 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return EXIT_OK
+    except OSError as exc:
+        out.error(f"cannot read {describe_os_error(exc)}")
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

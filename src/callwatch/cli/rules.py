@@ -1,10 +1,15 @@
-"""``callwatch rules``: Prometheus alerting rules generated from the live thresholds."""
+"""``callwatch rules``: Prometheus alerting rules generated from the live thresholds.
+
+It only reads the settings: callwatch's runtime (writer, maintenance) is not
+started, so running it anywhere leaves the disk untouched.
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from callwatch.cli._render import Output
+from callwatch.config import load_settings
 
 __all__ = ["add_parser", "run"]
 
@@ -23,7 +28,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run(args: argparse.Namespace, out: Output) -> int:
-    from callwatch.alerting import prometheus_rules  # noqa: PLC0415
+    from callwatch._alerts.rules import prometheus_rules  # noqa: PLC0415
+    from callwatch._alerts.thresholds import thresholds  # noqa: PLC0415
 
-    out.raw(prometheus_rules())
+    current = load_settings()
+    out.raw(prometheus_rules(thresholds, current.error_rate_window_sec, current.alert_min_calls))
     return 0

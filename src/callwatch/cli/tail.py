@@ -2,7 +2,10 @@
 
 The app log holds every record at or above LOG_LEVEL, one file per UTC day;
 following switches to the new day's file at midnight once the old one is
-drained, and starts over when a file is truncated.
+drained, and starts over when a file is truncated. Files are read in blocks
+of bounded size, backwards for the backlog, so a huge line costs one pass and
+at most :data:`~callwatch.cli._files.MAX_LINE` of memory; a FIFO or device
+under the day file's name is never opened for a blocking read.
 """
 
 from __future__ import annotations
@@ -10,7 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,14 +22,23 @@ from typing import IO, Any
 
 import orjson
 
-from callwatch.cli._files import ReadStats, day_file, parse_line
-from callwatch.cli._render import Output, format_record
+from callwatch.cli._files import (
+    MAX_LINE,
+    BoundedLine,
+    ReadStats,
+    day_file,
+    open_regular,
+    parse_line,
+)
+from callwatch.cli._render import Output, format_record, parse_timestamp
 from callwatch.config import LEVELS
 
 __all__ = ["Filter", "Follower", "add_parser", "last_records", "run", "utc_day"]
 
 _POLL_SEC = 0.2
 _BACK_BLOCK = 1 << 20
+_FOLLOW_BLOCK = 1 << 20
+_FOLLOW_BLOCKS_PER_POLL = 8
 
 
 def utc_day() -> str:
@@ -79,7 +92,18 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "-n", "--lines", type=_count, default=10, metavar="N", help="records shown first (10)"
     )
-    parser.add_argument("-f", "--follow", action="store_true", help="keep printing new records")
+    parser.add_argument(
+        "-f",
+        "--follow",
+        action="store_true",
+        help="keep printing new records; waits for the log directory and file to appear",
+    )
+    parser.add_argument(
+        "--full-time",
+        action="store_true",
+        help="show every record's UTC date and time (2024-01-05T10:00:00.123Z); by default "
+        "only the first record and the first of each new UTC day show them",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -93,96 +117,160 @@ def _count(raw: str) -> int:
 def run(args: argparse.Namespace, out: Output) -> int:
     log_dir: Path = args.log_dir
     if not log_dir.is_dir():
-        out.error(f"no log directory at {log_dir}")
-        return 2
+        if not args.follow:
+            out.error(f"no log directory at {log_dir}")
+            return 2
+        out.note(f"waiting for {log_dir} to appear")
     keep = Filter(args.level, args.call_id, args.logger)
-    follower = Follower(log_dir)
+    stats = ReadStats()
+    follower = Follower(log_dir, stats=stats)
+    show = _Printer(out, args.full_time)
     for record in last_records(follower, keep, args.lines):
-        out.line(*format_record(record))
+        show(record)
+    _report(stats, out)
     if not args.follow:
         return 0
-    stats = ReadStats()
+    if not follower.open:
+        out.note(f"waiting for {follower.path}")
     try:
         while True:
             for line in follower.poll():
                 fresh = parse_line(line, stats)
                 if fresh is not None and keep(fresh):
-                    out.line(*format_record(fresh))
-            time.sleep(_POLL_SEC)
+                    show(fresh)
+            _report(stats, out)
+            if not follower.behind:
+                time.sleep(_POLL_SEC)
     except KeyboardInterrupt:
         return 0
 
 
+class _Printer:
+    """Prints records; the date and ``Z`` show on the first one and whenever the UTC day changes."""
+
+    def __init__(self, out: Output, full_time: bool) -> None:
+        self._out = out
+        self._always = full_time
+        self._day: str | None = None
+
+    def __call__(self, record: dict[str, Any]) -> None:
+        stamp = parse_timestamp(record.get("timestamp"))
+        day = stamp.astimezone(timezone.utc).strftime("%Y-%m-%d") if stamp else self._day
+        full = self._always or day != self._day
+        self._day = day
+        self._out.line(*format_record(record, full_time=full))
+
+
+def _report(stats: ReadStats, out: Output) -> None:
+    """What was skipped since the last report, one line each, on stderr."""
+    for path in stats.special_files:
+        out.note(f"not a regular file, skipped: {path}")
+    if stats.long_lines:
+        out.note(f"skipped {stats.long_lines} line(s) longer than {MAX_LINE >> 20} MiB")
+    stats.special_files.clear()
+    stats.long_lines = 0
+
+
 def last_records(follower: Follower, keep: Filter, count: int) -> list[dict[str, Any]]:
     """The last ``count`` matching records of the current file; the follower starts after them."""
-    path, end = follower.start_at_end()
-    if count == 0 or path is None:
+    handle, end = follower.start_at_end()
+    if count == 0 or handle is None:
         return []
-    stats = ReadStats()
+    stats = follower.stats
     found: list[dict[str, Any]] = []
     needle = keep.needle
-    for line in _lines_backwards(path, end):
-        if needle is not None and needle not in line:
-            continue
-        record = parse_line(line, stats)
-        if record is not None and keep(record):
-            found.append(record)
-            if len(found) == count:
-                break
+    with closing(_lines_backwards(handle, end, stats)) as lines:
+        for line in lines:
+            if needle is not None and needle not in line:
+                continue
+            record = parse_line(line, stats)
+            if record is not None and keep(record):
+                found.append(record)
+                if len(found) == count:
+                    break
     found.reverse()
     return found
 
 
-def _lines_backwards(path: Path, end: int) -> Iterator[bytes]:
-    """Complete lines of ``path[:end]``, last first, reading 1 MB blocks from the end."""
-    with path.open("rb") as handle:
-        position, carry = end, b""
+def _lines_backwards(
+    handle: IO[bytes], end: int, stats: ReadStats
+) -> Generator[bytes, None, None]:
+    """Lines of the file before ``end``, last first, reading 1 MB blocks from the end.
+
+    Each byte is read once and a line longer than MAX_LINE is skipped (counted)
+    without being held, so the cost is linear in what is read. The handle's
+    position is restored afterwards.
+    """
+    resume = handle.tell()
+    line = BoundedLine(stats)
+    position = end
+    try:
         while position > 0:
             start = max(0, position - _BACK_BLOCK)
             handle.seek(start)
-            block = handle.read(position - start) + carry
+            block = handle.read(position - start)
             position = start
-            lines = block.split(b"\n")
-            carry = lines[0] if position > 0 else b""
-            yield from reversed(lines[1:] if position > 0 else lines)
+            cut = len(block)
+            while (newline := block.rfind(b"\n", 0, cut)) >= 0:
+                whole = line.take(block[newline + 1 : cut], backwards=True)
+                if whole:
+                    yield whole
+                cut = newline
+            line.add(block[:cut])
+        first = line.take(backwards=True)
+        if first:
+            yield first
+    finally:
+        handle.seek(resume)
 
 
 class Follower:
     """New complete lines of the current UTC day's app log, poll by poll."""
 
-    def __init__(self, log_dir: Path, today: Callable[[], str] = utc_day) -> None:
+    def __init__(
+        self, log_dir: Path, today: Callable[[], str] = utc_day, stats: ReadStats | None = None
+    ) -> None:
         self._log_dir = log_dir
         self._today = today
         self._day = today()
         self._handle: IO[bytes] | None = None
-        self._partial = b""
+        self.stats = ReadStats() if stats is None else stats
+        self._partial = BoundedLine(self.stats)
+        self.behind = False
+        """True when the last poll stopped before the end of the file: poll again at once."""
+        self._special: Path | None = None
 
     @property
     def path(self) -> Path:
         return day_file(self._log_dir, "app", self._day)
 
-    def start_at_end(self) -> tuple[Path | None, int]:
+    @property
+    def open(self) -> bool:
+        """Whether a day file is being followed (else it is awaited)."""
+        return self._handle is not None
+
+    def start_at_end(self) -> tuple[IO[bytes] | None, int]:
         """Open today's file positioned at its end: the backlog is everything before it."""
         if not self._open():
             return None, 0
         assert self._handle is not None
         end = self._handle.seek(0, 2)
-        return self.path, end
+        return self._handle, end
 
     def poll(self) -> list[bytes]:
         """Lines completed since the last poll; at a new day, the old file is drained first."""
+        day = self._today()  # before reading: what the old day's file holds now is drained
         lines = self._read_new()
-        day = self._today()
-        if day != self._day:
-            lines += self._read_new()
-            if self._partial:
-                lines.append(self._partial)
+        if day != self._day and not self.behind:
+            if rest := self._partial.take():
+                lines.append(rest)
             self._close()
             self._day = day
             lines += self._read_new()
         return lines
 
     def _read_new(self) -> list[bytes]:
+        self.behind = False
         if self._handle is None and not self._open():
             return []
         assert self._handle is not None
@@ -197,21 +285,36 @@ class Follower:
             if not self._open():
                 return []
             assert self._handle is not None
-        data = self._partial + self._handle.read()
-        lines = data.split(b"\n")
-        self._partial = lines.pop()
-        return [line for line in lines if line.strip()]
+        lines: list[bytes] = []
+        for _ in range(_FOLLOW_BLOCKS_PER_POLL):
+            block = self._handle.read(_FOLLOW_BLOCK)
+            pieces = block.split(b"\n")
+            for piece in pieces[:-1]:
+                whole = self._partial.take(piece)
+                if whole and whole.strip():
+                    lines.append(whole)
+            self._partial.add(pieces[-1])
+            if len(block) < _FOLLOW_BLOCK:
+                return lines
+        self.behind = True
+        return lines
 
     def _open(self) -> bool:
         try:
-            self._handle = self.path.open("rb")
+            handle = open_regular(self.path)
         except FileNotFoundError:
             return False
-        self._partial = b""
+        if handle is None:
+            if self._special != self.path:  # said once per file
+                self._special = self.path
+                self.stats.special_files.append(str(self.path))
+            return False
+        self._handle = handle
+        self._partial = BoundedLine(self.stats)
         return True
 
     def _close(self) -> None:
         if self._handle is not None:
             self._handle.close()
         self._handle = None
-        self._partial = b""
+        self._partial = BoundedLine(self.stats)

@@ -11,9 +11,13 @@ The engine is reusable and does not care where records come from:
   way a record enters it, from any source (log files, a database): it drops a
   copy already taken (compared without the audit ``chain``, so a source should
   offer the most specific copy first), sums the record's stage and keeps it;
-  :attr:`CallTrace.records` is the kept records in time order.
-- :func:`collect` is the log-file source: it reads every file under a log
-  directory and feeds the call's records to a new :class:`CallTrace`.
+  :attr:`CallTrace.records` is the kept records in time order. Memory is
+  bounded: past ``max_records`` only the first and last halves are kept and
+  :attr:`CallTrace.not_shown` counts the rest (stages and times count all).
+- :func:`collect` is the log-file source: it streams every file under a log
+  directory (or those of the last ``days`` UTC days) and feeds the call's
+  records to a new :class:`CallTrace`; it never raises for what it reads,
+  problems land in ``trace.stats``.
 - :func:`as_json` is the story as ``callwatch trace CALL_ID --json`` prints
   it, a plain ``dict`` ready for any JSON encoder.
 """
@@ -22,28 +26,32 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from callwatch.cli._files import (
+    MAX_LINE,
     LogFile,
     ReadStats,
     find_log_files,
-    iter_matching_lines,
     parse_line,
+    read_ahead,
 )
 from callwatch.cli._render import Output, format_record, parse_timestamp
+from callwatch.cli._turns import print_turns, turns_of
 
-__all__ = ["CallTrace", "Stage", "add_parser", "as_json", "collect", "run"]
+__all__ = ["DEFAULT_MAX_RECORDS", "CallTrace", "Stage", "add_parser", "as_json", "collect", "run"]
+
+DEFAULT_MAX_RECORDS = 2000
 
 _SOURCE_TAGS = {"app": "app", "errors": "err", "audit": "audit", "performance": "perf"}
 _PROGRESS_MIN_BYTES = 64 << 20
 _THREADS = 4
+_MAX_SEEN = 1 << 18
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -68,44 +76,78 @@ class Stage:
 
 @dataclass
 class CallTrace:
-    """The records of one call and what they add up to."""
+    """The records of one call and what they add up to.
+
+    Copies are recognised among up to 262,144 records remembered at once
+    (then the memory starts afresh), far more than any call makes.
+    """
 
     call_id: str
+    max_records: int = DEFAULT_MAX_RECORDS
     stages: dict[str, Stage] = field(default_factory=dict)
     stats: ReadStats = field(default_factory=ReadStats)
+    not_shown: int = 0
     _records: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False)
-    _seen: set[bytes] = field(default_factory=set, repr=False)
+    _seen: set[int] = field(default_factory=set, repr=False)
     _sorted: bool = field(default=True, repr=False)
+    _earliest: datetime | None = field(default=None, repr=False)
+    _latest: datetime | None = field(default=None, repr=False)
 
     def add(self, folder: str, record: dict[str, Any]) -> bool:
         """Take one record of the call found in ``folder``; ``False`` for a copy already taken."""
-        key = orjson.dumps(
-            {k: v for k, v in record.items() if k != "chain"}, option=orjson.OPT_SORT_KEYS
+        key = hash(
+            orjson.dumps(
+                {k: v for k, v in record.items() if k != "chain"}, option=orjson.OPT_SORT_KEYS
+            )
         )
         if key in self._seen:
             return False
+        if len(self._seen) >= _MAX_SEEN:
+            self._seen.clear()
         self._seen.add(key)
         self._records.append((folder, record))
         self._sorted = False
         self._add_stage(record)
+        stamp = parse_timestamp(record.get("timestamp"))
+        if stamp is not None:
+            self._earliest = min(stamp, self._earliest or stamp)
+            self._latest = max(stamp, self._latest or stamp)
+        if len(self._records) > 2 * self.max_records:
+            self._trim()
         return True
 
     @property
     def records(self) -> list[tuple[str, dict[str, Any]]]:
-        """``(folder, record)`` pairs in time order; equal stamps keep the order they came in."""
+        """``(folder, record)`` pairs in time order; equal stamps keep the order they came in.
+
+        When records were left out, they sit between ``records[:shown_before_gap]``
+        and the rest.
+        """
         if not self._sorted:
-            self._records.sort(key=_time_of)
-            self._sorted = True
+            self._trim()
         return self._records
+
+    @property
+    def shown_before_gap(self) -> int:
+        """How many of :attr:`records` come before the ones left out."""
+        return self.max_records - self.max_records // 2 if self.not_shown else len(self._records)
 
     @property
     def total_ms(self) -> float | None:
         """Wall time from the call's first record to its last."""
-        stamps = [parse_timestamp(r.get("timestamp")) for _, r in self._records]
-        known = [s for s in stamps if s is not None]
-        if not known:
+        if self._earliest is None or self._latest is None:
             return None
-        return (max(known) - min(known)).total_seconds() * 1000.0
+        return (self._latest - self._earliest).total_seconds() * 1000.0
+
+    def _trim(self) -> None:
+        """Sort, and keep the first and last halves of ``max_records``."""
+        self._records.sort(key=_time_of)
+        self._sorted = True
+        extra = len(self._records) - self.max_records
+        if extra > 0:
+            head = self.max_records - self.max_records // 2
+            del self._records[head : head + extra]
+            self.not_shown += extra
 
     @property
     def stage_total_ms(self) -> float:
@@ -141,64 +183,115 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument(
         "--json", action="store_true", help="print one JSON object for machines instead"
     )
+    parser.add_argument(
+        "--max-records",
+        type=_positive,
+        default=DEFAULT_MAX_RECORDS,
+        metavar="N",
+        help=f"records shown at most: the first and last halves ({DEFAULT_MAX_RECORDS})",
+    )
+    parser.add_argument(
+        "--days",
+        type=_positive,
+        metavar="N",
+        help="read only the last N UTC days, today included (default: every day kept)",
+    )
+    parser.add_argument(
+        "--clickhouse", metavar="URL",
+        help="read the fleet's records from this ClickHouse (HTTP, e.g. http://ch:8123) "
+        "instead of log files: the otel_logs table of database otel or default",
+    )
     parser.set_defaults(handler=run)
 
 
+def _positive(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
 def run(args: argparse.Namespace, out: Output) -> int:
+    if args.clickhouse:
+        from callwatch.cli._clickhouse import run_clickhouse  # noqa: PLC0415
+
+        return run_clickhouse(args, out, _answer)
     log_dir: Path = args.log_dir
     if not log_dir.is_dir():
         out.error(f"no log directory at {log_dir}")
         return 2
-    total = sum(f.size for f in find_log_files(log_dir))
+    total = sum(f.size for f in _files(log_dir, args.days))
     with out.progress("tracing", total, min_total=_PROGRESS_MIN_BYTES) as advance:
-        trace = collect(log_dir, args.call_id, advance)
-    for problem in trace.stats.broken_files:
-        out.note(f"unreadable file skipped: {problem}")
-    if trace.stats.bad_lines:
-        out.note(f"skipped {trace.stats.bad_lines} malformed line(s) mentioning {args.call_id}")
+        trace = collect(
+            log_dir, args.call_id, advance, max_records=args.max_records, days=args.days
+        )
+    _report_reading(trace.stats, args.call_id, out)
+    return _answer(trace, args, out, f"{trace.stats.files} file(s) under {log_dir}")
+
+
+def _answer(trace: CallTrace, args: argparse.Namespace, out: Output, searched: str) -> int:
+    """Print the story (text or ``--json``); exit 1 when the call left nothing in ``searched``."""
     if args.json:
         out.raw(orjson.dumps(as_json(trace)).decode())
     elif trace.records:
         _print(trace, out)
+    if trace.stats.unreadable:
+        return 2
     if not trace.records:
         if not args.json:
-            files = trace.stats.files
-            out.error(f"call {args.call_id} not found in {files} file(s) under {log_dir}")
+            out.error(f"call {args.call_id} not found in {searched}")
         return 1
     return 0
 
 
+def _report_reading(stats: ReadStats, call_id: str, out: Output) -> None:
+    """One line on stderr per thing that could not be read."""
+    for problem in stats.unreadable:
+        out.error(f"cannot read {problem}")
+    for path in stats.special_files:
+        out.note(f"not a regular file, skipped: {path}")
+    for problem in stats.broken_files:
+        out.note(f"damaged file skipped: {problem}")
+    if stats.bad_lines:
+        out.note(f"skipped {stats.bad_lines} malformed line(s) mentioning {call_id}")
+    if stats.long_lines:
+        out.note(f"skipped {stats.long_lines} line(s) longer than {MAX_LINE >> 20} MiB")
+
+
 def collect(
-    log_dir: Path, call_id: str, advance: Callable[[float], None] = lambda _bytes: None
+    log_dir: Path,
+    call_id: str,
+    advance: Callable[[float], None] = lambda _bytes: None,
+    *,
+    max_records: int = DEFAULT_MAX_RECORDS,
+    days: int | None = None,
 ) -> CallTrace:
-    """Read every log file under ``log_dir`` and keep the records of ``call_id``."""
-    trace = CallTrace(call_id)
+    """Read the log files under ``log_dir`` and keep the records of ``call_id``.
+
+    ``days`` limits the reading to the files of the last ``days`` UTC days,
+    today included, which bounds the work on a directory that keeps months.
+    """
+    trace = CallTrace(call_id, max_records)
     # The id as a whole JSON string, quotes and escapes included: ast-1 is not ast-10.
     needle = orjson.dumps(call_id)
-    files = find_log_files(log_dir)
-    # Threads overlap gzip decompression (which releases the GIL) across files;
-    # results are added in file order, so the audit copy of a record wins.
-    with ThreadPoolExecutor(min(_THREADS, max(1, len(files)))) as pool:
-        scans = [pool.submit(_scan_file, log_file, needle, call_id) for log_file in files]
-        for log_file, scan in zip(files, scans, strict=True):
-            records, stats = scan.result()
+    files = _files(log_dir, days, trace.stats)
+    # Files are read ahead on threads but added in file order, so the audit copy wins.
+    for log_file, lines in read_ahead(files, needle, trace.stats, _THREADS):
+        if not lines:
             advance(log_file.size)
-            trace.stats.merge(stats)
-            for record in records:
+        for line in lines:
+            record = parse_line(line, trace.stats)
+            if record is not None and _belongs(record, call_id):
                 trace.add(log_file.category, record)
     return trace
 
 
-def _scan_file(
-    log_file: LogFile, needle: bytes, call_id: str
-) -> tuple[list[dict[str, Any]], ReadStats]:
-    stats = ReadStats()
-    records = []
-    for line in iter_matching_lines(log_file, needle, stats):
-        record = parse_line(line, stats)
-        if record is not None and _belongs(record, call_id):
-            records.append(record)
-    return records, stats
+def _files(log_dir: Path, days: int | None, stats: ReadStats | None = None) -> list[LogFile]:
+    files = find_log_files(log_dir, stats=stats)
+    if days is None:
+        return files
+    first = (datetime.now(timezone.utc).date() - timedelta(days=days - 1)).isoformat()
+    return [f for f in files if f.day >= first]
 
 
 def _belongs(record: dict[str, Any], call_id: str) -> bool:
@@ -214,7 +307,8 @@ def _time_of(item: tuple[str, dict[str, Any]]) -> datetime:
 
 def as_json(trace: CallTrace) -> dict[str, Any]:
     """The call's story as ``callwatch trace CALL_ID --json`` prints it."""
-    stamps = [r.get("timestamp") for _, r in trace.records]
+    records = trace.records
+    stamps = [r.get("timestamp") for _, r in records]
     return {
         "call_id": trace.call_id,
         "found": bool(trace.records),
@@ -223,10 +317,14 @@ def as_json(trace: CallTrace) -> dict[str, Any]:
         "total_ms": None if trace.total_ms is None else round(trace.total_ms, 3),
         "stages": {name: stage.as_dict() for name, stage in trace.stages.items()},
         "stage_total_ms": round(trace.stage_total_ms, 3),
-        "records": [record for _, record in trace.records],
+        "turns": turns_of(records),
+        "records": [record for _, record in records],
+        "records_not_shown": trace.not_shown,
+        "records_not_shown_at": trace.shown_before_gap if trace.not_shown else None,
         "files_scanned": trace.stats.files,
         "bytes_scanned": trace.stats.bytes,
-        "skipped_lines": trace.stats.bad_lines,
+        "skipped_lines": trace.stats.bad_lines + trace.stats.long_lines,
+        "unreadable": trace.stats.unreadable,
     }
 
 
@@ -236,11 +334,17 @@ def _print(trace: CallTrace, out: Output) -> None:
     out.line(
         ("Call ", "bold"),
         (trace.call_id, "bold magenta"),
-        (f"  {len(trace.records)} records", ""),
+        (f"  {len(trace.records) + trace.not_shown} records", ""),
         (f"  from {first:%Y-%m-%d %H:%M:%S} UTC" if first else "", "dim"),
         (f"  total {total / 1000:.3f} s" if total is not None else "", "bold"),
     )
-    for category, record in trace.records:
+    for index, (category, record) in enumerate(trace.records):
+        if trace.not_shown and index == trace.shown_before_gap:
+            out.text(
+                f"   … {trace.not_shown} more records not shown (--max-records "
+                f"{trace.max_records}) …",
+                "bold yellow",
+            )
         stamp = parse_timestamp(record.get("timestamp"))
         offset = (stamp - first).total_seconds() if stamp and first else 0.0
         out.line(
@@ -262,5 +366,6 @@ def _print(trace: CallTrace, out: Output) -> None:
                 (f"  {row['failures']}", "red" if row["failures"] else "dim"),
             )
         out.text(f"{'sum of stages':<34}{trace.stage_total_ms:>12.1f}", "bold")
+    print_turns(turns_of(trace.records), out)
     if total is not None:
         out.text(f"total (first to last record): {total / 1000:.3f} s", "bold")

@@ -1,0 +1,100 @@
+"""What became of exported telemetry: in flight, sent, or dropped (counted, said once).
+
+An outage of the collector is one episode: its first failure is said on stderr
+and as a WARNING record, its end says how much was lost; nothing is said per
+batch. Dropped records and spans are added to ``STATS.otlp_dropped``, which the
+metrics expose beside the other dropped counts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import threading
+
+from callwatch._logging.stats import STATS
+
+__all__ = ["Delivery", "say"]
+
+
+class Delivery:
+    """Counters of one exporting setup, shared by its exporters and the export thread."""
+
+    def __init__(self, endpoint: str = "the collector") -> None:
+        self.endpoint = endpoint
+        self._lock = threading.Lock()
+        self._in_flight: dict[str, int] = {}
+        self._failing = False
+        self._episode_dropped = 0
+
+    # -- the export thread ------------------------------------------------------------------
+
+    def has_room(self, unit: str, capacity: int) -> bool:
+        """True while the batch processor for ``unit`` can take one more without dropping."""
+        return self._in_flight.get(unit, 0) < capacity
+
+    def accepted(self, unit: str) -> None:
+        with self._lock:
+            self._in_flight[unit] = self._in_flight.get(unit, 0) + 1
+
+    def dropped(self, count: int, unit: str, reason: str) -> None:
+        """``count`` items never handed to an exporter (a full queue, a stopped export)."""
+        if count:
+            self._lose(count, unit, reason)
+
+    # -- the exporters' threads --------------------------------------------------------------
+
+    def sent(self, count: int, unit: str = "") -> None:
+        with self._lock:
+            if unit:
+                self._in_flight[unit] = max(0, self._in_flight.get(unit, 0) - count)
+            recovered = self._failing
+            self._failing = False
+            lost, self._episode_dropped = self._episode_dropped, 0
+        if recovered:
+            say(f"OTLP export to {self.endpoint} works again after dropping {lost} item(s)")
+            _warn("OTLP export works again", {"dropped_items": lost, "endpoint": self.endpoint})
+
+    def failed(self, count: int, unit: str) -> None:
+        with self._lock:
+            if count:
+                self._in_flight[unit] = max(0, self._in_flight.get(unit, 0) - count)
+        self._lose(count, unit, "the collector did not take them")
+
+    def abandon(self) -> None:
+        """Count what is still in flight once the exporters were given up on."""
+        with self._lock:
+            pending, self._in_flight = dict(self._in_flight), {}
+        for unit, count in pending.items():
+            self.dropped(count, unit, "not sent before shutdown")
+
+    def internal_error(self) -> None:
+        STATS.add("internal_errors")
+
+    def _lose(self, count: int, unit: str, reason: str) -> None:
+        with self._lock:
+            first = not self._failing
+            self._failing = True
+            self._episode_dropped += count
+        if count:
+            STATS.add("otlp_dropped", count)
+        if first:
+            say(f"OTLP export to {self.endpoint} failing ({reason}): {unit} are dropped "
+                "and counted until it works again")
+            _warn("OTLP export failing: telemetry is dropped and counted until it works again",
+                  {"endpoint": self.endpoint, "reason": reason, "unit": unit})
+
+
+def say(message: str) -> None:
+    """A message about callwatch itself, on stderr, bypassing the pipeline."""
+    with contextlib.suppress(OSError):
+        os.write(2, f"callwatch: {message}\n".encode())
+
+
+def _warn(message: str, extra: dict[str, object]) -> None:
+    from callwatch._logging import pipeline  # noqa: PLC0415 - the pipeline imports us
+
+    current = pipeline.current
+    if current is not None:
+        current.emit(logging.WARNING, "callwatch", "otlp_export", 0, message, dict(extra))

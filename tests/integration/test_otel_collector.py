@@ -1,0 +1,72 @@
+"""callwatch in real processes exports to a real rotel collector, decoded by our own receiver."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests._otel.servers import OtlpReceiver, attributes_of, rotel, rotel_to_otlp, wait_for
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_worker(call_id: str, role: str, log_dir: Path, **env: str) -> str:
+    environ = {**os.environ, "LOG_DIR": str(log_dir), "LOG_CONSOLE": "false",
+               "ENVIRONMENT": "production", "OTEL_METRIC_EXPORT_INTERVAL": "200", **env}
+    done = subprocess.run([sys.executable, "-m", "tests._otel.worker", call_id, role, "0.05"],
+                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60,
+                          check=True)
+    return done.stdout + done.stderr
+
+
+def test_records_calls_timers_and_metrics_reach_the_collector(tmp_path: Path) -> None:
+    receiver = OtlpReceiver()
+    try:
+        with rotel(rotel_to_otlp(receiver)) as endpoint:
+            run_worker("otel-it-1", "front", tmp_path / "a", OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+                       OTEL_SERVICE_NAME="sip-front",
+                       OTEL_RESOURCE_ATTRIBUTES="deployment.environment=staging",
+                       OTEL_EXPORTER_OTLP_HEADERS="x-api-key=s3cret-key")
+            wait_for(lambda: len(receiver.log_records()) >= 4 and len(receiver.spans()) >= 2
+                     and "callwatch.calls" in receiver.metric_names())
+    finally:
+        receiver.close()
+
+    records = {str(record.body.string_value): (resource, record)
+               for resource, record in receiver.log_records()}
+    resource, started = records["Call started"]
+    assert resource["service.name"] == "sip-front"
+    assert resource["deployment.environment"] == "staging"
+    assert resource["host.name"] and resource["process.pid"] > 0
+    started_attributes = attributes_of(started.attributes)
+    assert started_attributes["call_id"] == "otel-it-1"
+    assert started_attributes["trunk"] == "sip-a"
+    assert started.severity_text == "INFO"
+    _, failed = records["TTS request failed"]
+    assert failed.severity_number == 17
+    assert attributes_of(failed.attributes)["exception.type"] == "ConnectionError"
+
+    spans = {span.name: span for span in receiver.spans()}
+    call, timer = spans["call"], spans["stt_transcribe"]
+    assert timer.parent_span_id == call.span_id
+    assert timer.trace_id == call.trace_id == started.trace_id
+    assert call.status.code == 2  # ERROR: the call failed
+    assert [event.name for event in call.events] == ["exception"]
+    assert {"callwatch.calls", "callwatch.operation.duration"} <= receiver.metric_names()
+    text = "".join(p.read_text() for p in tmp_path.rglob("*.log"))
+    assert "s3cret-key" not in text  # the headers are sent, never logged
+
+
+def test_a_collector_that_is_down_never_holds_the_process(tmp_path: Path) -> None:
+    output = run_worker("otel-it-2", "front", tmp_path / "a",
+                        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",
+                        OTEL_EXPORTER_OTLP_TIMEOUT="5")
+    assert output.count("OTLP export to http://127.0.0.1:9 failing") == 1
+    assert "shutdown_sec=" in output
+    written = "".join(p.read_text() for p in (tmp_path / "a" / "app").glob("*.log"))
+    assert "Call started" in written and "Call ended" in written
