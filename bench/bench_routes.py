@@ -8,8 +8,13 @@ Side by side on the same single-worker server:
   judged with 50 paced clients, each polling every PACE_MS (far more often than a
   dashboard or a scraper); the saturated figures are reported beside it.
 
+- ``import callwatch.routes`` against ``import fastapi``, each in a fresh interpreter with its
+  bytecode cached (target: within 1.3x). The router's own import is what a worker pays at
+  start-up before its first request.
+
 Runs are interleaved (bare, health, bare, health, ...) so drift hits both equally; medians
-are reported. Run: ``.venv/bin/python bench/bench_routes.py`` (about 60 s).
+are reported. Run: ``.venv/bin/python bench/bench_routes.py`` (about 60 s), or
+``… bench_routes.py --imports`` for the import section alone (about 10 s).
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ DURATION_S = 5
 CONNECTIONS = 50
 ROUNDS = 2
 PACE_MS = 200
+IMPORT_ROUNDS = 9
+IMPORTED = ("fastapi", "callwatch.routes")
 HERE = Path(__file__).resolve().parent
 
 
@@ -110,6 +117,36 @@ def handler_cost_us(log_dir: str, rounds: int = 3000) -> tuple[float, float]:
     return costs[len(costs) // 2], costs[int(len(costs) * 0.99)]
 
 
+def import_ms(rounds: int = IMPORT_ROUNDS) -> dict[str, float]:
+    """Median ms to import each of IMPORTED in a fresh interpreter, runs interleaved.
+
+    Bytecode is written and a first, uncounted round warms it, as on a deployed service.
+    """
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    timer = "import time; t = time.perf_counter(); import {}; print(time.perf_counter() - t)"
+    times: dict[str, list[float]] = {name: [] for name in IMPORTED}
+    for round_ in range(rounds + 1):
+        for name in IMPORTED:
+            out = subprocess.run([sys.executable, "-c", timer.format(name)], env=env,
+                                 capture_output=True, text=True, check=True, timeout=60).stdout
+            if round_:
+                times[name].append(float(out) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def import_report(times: dict[str, float]) -> list[str]:
+    ratio = times["callwatch.routes"] / times["fastapi"]
+    verdict = "met" if ratio <= 1.3 else "**not met**"
+    return [
+        f"| module | import (ms, median of {IMPORT_ROUNDS} fresh interpreters) | vs fastapi |",
+        "| --- | ---: | ---: |",
+        *(f"| `{name}` | {ms:.0f} | {ms / times['fastapi']:.2f}× |" for name, ms in times.items()),
+        "",
+        f"- `import callwatch.routes` takes {ratio:.2f}× `import fastapi` (target ≤ 1.30×): {verdict}",
+        "",
+    ]
+
+
 def http_parser() -> str:
     """Which HTTP implementation uvicorn picks here (httptools with `uvicorn[standard]`)."""
     from importlib.util import find_spec
@@ -158,10 +195,12 @@ def main() -> None:
             server.terminate()
             server.wait(timeout=10)
         handler = handler_cost_us(log_dir)
-    report(runs, handler)
+    report(runs, handler, import_ms())
 
 
-def report(runs: dict[str, list[tuple[float, float]]], handler: tuple[float, float]) -> None:
+def report(
+    runs: dict[str, list[tuple[float, float]]], handler: tuple[float, float], imports: dict[str, float]
+) -> None:
     rps = {name: statistics.median(r for r, _ in v) for name, v in runs.items()}
     p99 = {name: statistics.median(p for _, p in v) for name, v in runs.items()}
     ratio = rps["health"] / rps["bare"]
@@ -191,6 +230,7 @@ def report(runs: dict[str, list[tuple[float, float]]], handler: tuple[float, flo
         f"p99 {handler[1]:.0f} µs of event-loop time per request",
         f"- load average at the end: {os.getloadavg()[0]:.1f} (other work on the machine inflates latency)",
         "",
+        *import_report(imports),
     ]
     text = "\n".join(lines)
     print(text)
@@ -201,5 +241,7 @@ def report(runs: dict[str, list[tuple[float, float]]], handler: tuple[float, flo
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--serve":
         serve(sys.argv[2])
+    elif sys.argv[1:] == ["--imports"]:
+        print("\n".join(["## Import time", "", *import_report(import_ms())]))
     else:
         main()

@@ -584,8 +584,11 @@ async def test_a_calls_story_is_what_trace_json_prints(
     response = await client.get("/monitoring/calls/story-1", headers=AUTH)
     assert response.status_code == 200
     story = response.json()
-    expected = trace.as_json(trace.collect(tmp_path / "logs", "story-1"))
-    assert story == orjson.loads(orjson.dumps(expected))
+    expected = orjson.loads(orjson.dumps(trace.as_json(trace.collect(tmp_path / "logs", "story-1"))))
+    scanned = ("bytes_scanned", "files_scanned")  # the log files grow meanwhile
+    assert {k: v for k, v in story.items() if k not in scanned} == {
+        k: v for k, v in expected.items() if k not in scanned
+    }
     messages = [r["message"] for r in story["records"]]
     assert {"Call started", "turn", "STT failed", "Call completed"} <= set(messages)
     assert {r.get("call_id") for r in story["records"]} == {"story-1"}

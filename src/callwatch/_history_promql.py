@@ -13,8 +13,6 @@ import math
 import time
 from typing import Any
 
-import httpx
-
 from callwatch._history import error_rate, stamp
 
 __all__ = ["PrometheusUnavailable", "history_from_prometheus"]
@@ -60,6 +58,8 @@ async def history_from_prometheus(
     end = round(time.time() if now is None else now)
     start = end - (minutes - 1) * 60
     params = {"start": start, "end": end, "step": 60 * step}
+    import httpx  # noqa: PLC0415  (only with CALLWATCH_PROMETHEUS_URL set)
+
     url = base_url.rstrip("/") + "/api/v1/query_range"
     queries = _queries(step)
     try:

@@ -26,7 +26,7 @@ from importlib import resources
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi import APIRouter, Depends, Request, Security
 from fastapi.exception_handlers import (
     http_exception_handler,
     request_validation_exception_handler,
@@ -70,6 +70,7 @@ _ASSETS = {
 }
 _IETF_STATUS = {"healthy": "pass", "degraded": "warn", "unhealthy": "fail"}
 _MAX_CALL_ID = 256
+_MAX_MINUTES = 366 * 1440
 _MAX_RECORDS = 5000
 _TRACE_SLOTS = 2
 _TRACE_TIMEOUT_SEC = 10.0
@@ -296,6 +297,57 @@ async def readyz() -> Response:
     return _json(report, 200 if report.get("ready", report.get("healthy", False)) else 503)
 
 
+# --- parameters --------------------------------------------------------------------------------
+# Read from the request and declared in the schema by hand: FastAPI's parameter models
+# (``Query``, ``Path``) load pydantic.v1 to check for old models, a third of this module's
+# import time, which every worker pays at start-up.
+
+
+def _invalid(where: str, name: str, message: str, raw: object) -> RequestValidationError:
+    """The 422 FastAPI itself answers for a bad parameter."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": (where, name), "msg": message, "input": raw}]
+    )
+
+
+def _int_query(name: str, default: int, largest: int) -> Any:
+    """A ``Depends`` giving the integer query parameter ``name``, 1 to ``largest``."""
+
+    def read(request: Request) -> int:
+        raw = request.query_params.get(name)
+        if raw is None:
+            return default
+        value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 10 else 0
+        if not 1 <= value <= largest:
+            raise _invalid("query", name, f"an integer from 1 to {largest}", raw)
+        return value
+
+    return Depends(read)
+
+
+def _schema_params(*params: tuple[str, str, dict[str, Any], str]) -> dict[str, Any]:
+    """``openapi_extra`` declaring (name, "query" | "path", JSON schema, description), and 422."""
+    return {
+        "parameters": [
+            {"name": name, "in": where, "required": where == "path", "schema": schema,
+             "description": description}
+            for name, where, schema, description in params
+        ],
+        "responses": {"422": {"description": "a parameter is malformed or out of range"}},
+    }
+
+
+def _int_schema(default: int, largest: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": 1, "maximum": largest, "default": default}
+
+
+def _path_text(request: Request, name: str, longest: int) -> str:
+    value = str(request.path_params.get(name, ""))
+    if not 1 <= len(value) <= longest:
+        raise _invalid("path", name, f"1 to {longest} characters", value)
+    return value
+
+
 # --- data (behind the token when one is set) -------------------------------------------------
 
 
@@ -359,10 +411,15 @@ async def prometheus() -> Response:
     return Response(body, media_type=content_type, headers=_NO_STORE)
 
 
-@router.get("/alerts", dependencies=_protected, responses=_UNAUTHORIZED)
-async def alerts(
-    limit: int = Query(50, ge=1, le=1000, description="How many firing and past alerts to return"),
-) -> Response:
+@router.get(
+    "/alerts",
+    dependencies=_protected,
+    responses=_UNAUTHORIZED,
+    openapi_extra=_schema_params(
+        ("limit", "query", _int_schema(50, 1000), "How many firing and past alerts to return")
+    ),
+)
+async def alerts(limit: int = _int_query("limit", 50, 1000)) -> Response:
     """The most severe firing alerts, the most recent past ones and the thresholds.
 
     ``active_count`` says how many are firing in all; thousands of distinct alerts
@@ -391,10 +448,14 @@ def _alerts_answer(limit: int) -> Response:
     "/history",
     dependencies=_protected,
     responses={**_UNAUTHORIZED, 502: {"description": "CALLWATCH_PROMETHEUS_URL does not answer"}},
+    openapi_extra=_schema_params(
+        ("minutes", "query", _int_schema(60, _MAX_MINUTES), "How far back, in minutes"),
+        ("step", "query", _int_schema(1, 1440), "Minutes per point (charts of days)"),
+    ),
 )
 async def history(
-    minutes: int = Query(60, ge=1, le=366 * 1440, description="How far back, in minutes"),
-    step: int = Query(1, ge=1, le=1440, description="Minutes per point (charts of days)"),
+    minutes: int = _int_query("minutes", 60, _MAX_MINUTES),
+    step: int = _int_query("step", 1, 1440),
 ) -> Response:
     """Per-minute fleet points, newest last: on disk (or in Prometheus), so they outlive a restart.
 
@@ -427,16 +488,19 @@ async def history(
         404: {"description": "no record of this call (same body, found: false)"},
         503: {"description": "other call pages are being read, or this one took too long"},
     },
+    openapi_extra=_schema_params(
+        ("call_id", "path", {"type": "string", "minLength": 1, "maxLength": _MAX_CALL_ID},
+         "The call id, as logged")
+    ),
 )
-async def call_story(
-    call_id: Annotated[str, Path(min_length=1, max_length=_MAX_CALL_ID)],
-) -> Response:
+async def call_story(request: Request) -> Response:
     """The call's story as ``callwatch trace CALL_ID --json`` prints it, read from the log files.
 
     At most ``_TRACE_SLOTS`` calls are read at once, each in a thread and answered
     within ``_TRACE_TIMEOUT_SEC``; past ``_MAX_RECORDS`` records the middle of the
     call is left out (``records_left_out`` says how many).
     """
+    call_id = _path_text(request, "call_id", _MAX_CALL_ID)
     if not _trace_slots.acquire(blocking=False):
         return _json({"error": "busy: other call pages are being read"}, status_code=503)
     try:
@@ -485,10 +549,14 @@ async def dashboard() -> Response:
         200: {"content": {"text/html": {}, "text/javascript": {}, "text/css": {}}},
         404: {"description": "no such asset"},
     },
+    openapi_extra=_schema_params(
+        ("asset", "path", {"type": "string", "enum": sorted(_ASSETS)}, "A page or asset name")
+    ),
 )
-async def dashboard_asset(asset: str) -> Response:
+async def dashboard_asset(request: Request) -> Response:
     """The call page (``call?id=CALL_ID``) and the pages' script and style, shipped inside the
     package (nothing from a CDN); like the dashboard they hold no data."""
+    asset = str(request.path_params.get("asset", ""))
     found = _ASSETS.get(asset)
     if found is None:
         raise HTTPException(404, detail="not found")

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
 from prometheus_client import Counter
 
 from callwatch._alerts.http import WORKER_THREAD, DeliveryError, close_client
@@ -392,6 +391,8 @@ def _classify(exc: Exception) -> tuple[bool, float | None]:
     """(retry?, Retry-After): network trouble and overload are worth another try."""
     if isinstance(exc, DeliveryError):
         return exc.retryable, exc.retry_after
+    import httpx  # noqa: PLC0415  (not loaded before a handler needs it)
+
     if isinstance(exc, httpx.HTTPStatusError):
         status = exc.response.status_code
         return status == 429 or status >= 500, None

@@ -13,12 +13,14 @@ import email.utils
 import logging
 import time
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from callwatch._logging.redact import redact_url
+
+if TYPE_CHECKING:  # httpx loads with the first alert sent: most processes never send one
+    import httpx
 
 __all__ = [
     "WORKER_THREAD",
@@ -73,6 +75,8 @@ class DeliveryError(Exception):
 
 def get_client() -> httpx.AsyncClient:
     """The running loop's client (connections are reused across alerts)."""
+    import httpx  # noqa: PLC0415
+
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:
@@ -110,6 +114,8 @@ async def post_json(url: str, payload: Any) -> httpx.Response:
 
     The attempt's deadline is the delivery worker's (it cancels the request).
     """
+    import httpx  # noqa: PLC0415
+
     target = redact_url(url)
     try:
         response = await get_client().post(url, content=orjson.dumps(payload))
