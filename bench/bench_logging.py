@@ -11,12 +11,15 @@ import contextvars
 import datetime as dt
 import logging
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
 import time
+import types
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -253,6 +256,130 @@ def stalled_writer_p99() -> tuple[float, float, int]:
     )
 
 
+# -- redaction: this release against the previous one, side by side -------------
+
+BASELINE_COMMIT = "ab86312"  # the release before bounded redaction
+HOSTILE_CHARS = 200_000
+
+
+def load_baseline_redact() -> Any | None:
+    """The previous release's redact module, read from git at bench time (never committed)."""
+    try:
+        source = subprocess.run(
+            ["git", "show", f"{BASELINE_COMMIT}:src/callwatch/_logging/redact.py"],
+            cwd=Path(__file__).parent, capture_output=True, text=True, check=True,
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    module = types.ModuleType("baseline_redact")
+    exec(compile(source, "baseline_redact.py", "exec"), module.__dict__)
+    return module
+
+
+def info_line_costs(baseline: Any | None) -> dict[str, float]:
+    """Caller µs per INFO line with no redaction, the previous release's and this one's."""
+    import callwatch
+    from callwatch._logging import pipeline
+    from callwatch.logger import log, set_call_id
+
+    results: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        callwatch.configure(log_dir=Path(tmp), console=False, environment="production")
+        set_call_id("ast-123-456")
+        current = pipeline.get()
+        ours, *rest = current.processors
+        variants = {"no redaction": tuple(rest), "this release": (ours, *rest)}
+        if baseline is not None:
+            variants["previous release"] = (baseline.RedactProcessor(False).__call__, *rest)
+        info = log.info
+        for _ in range(ROUNDS):
+            for name, chain in variants.items():
+                current.processors = chain
+                start = time.perf_counter()
+                for _ in range(N):
+                    info("Call processed", extra=EXTRA)
+                results.setdefault(name, []).append((time.perf_counter() - start) / N * 1e6)
+        current.processors = (ours, *rest)
+        callwatch.shutdown()
+    return {name: statistics.median(values) for name, values in results.items()}
+
+
+def hostile_fields() -> dict[str, str]:
+    return {
+        "spaced digits": ("1 2 3 4 5 6 7 8 9 0 " * (HOSTILE_CHARS // 20)),
+        "'a=' repeated": "q=" + "a=" * (HOSTILE_CHARS // 2),
+        "spoken digits": ("four one one one " * (HOSTILE_CHARS // 17)),
+        "24-digit runs": ("1 2 3 4 5 6 7 8 9 0 1 2 3 4 5 6 7 8 9 0 1 2 3 4 x " * (HOSTILE_CHARS // 50)),
+    }
+
+
+def hostile_field_costs(baseline: Any | None) -> list[tuple[str, str, float]]:
+    """(field, previous release, this release ms) to redact one record holding a 200 KB field."""
+    from callwatch._logging.redact import RedactProcessor
+
+    ours = RedactProcessor(False, 16384)
+    previous = baseline.RedactProcessor(False) if baseline is not None else None
+    rows = []
+    for name, text in hostile_fields().items():
+        costs = []
+        for _ in range(ROUNDS):
+            start = time.perf_counter()
+            ours(None, "info", {"message": text, "call_id": "c-1", "extra": {}})
+            costs.append((time.perf_counter() - start) * 1e3)
+        before = "n/a"
+        if previous is not None:
+            start = time.perf_counter()
+            try:
+                previous(None, "info", {"message": text, "extra": {}})
+                before = f"{(time.perf_counter() - start) * 1e3:,.1f}"
+            except RecursionError:
+                before = "RecursionError (record lost)"
+        rows.append((name, before, statistics.median(costs)))
+    return rows
+
+
+def redaction_section() -> list[str]:
+    baseline = load_baseline_redact()
+    lines = info_line_costs(baseline)
+    ours = lines["this release"]
+    previous = lines.get("previous release")
+    rows = [
+        "### Redaction",
+        "",
+        f"Caller µs per INFO line (the record above), redaction swapped in one configured "
+        f"pipeline, {ROUNDS} rounds interleaved; the previous release's module is read from "
+        f"git ({BASELINE_COMMIT}) at bench time.",
+        "",
+        "| redaction | caller µs/line | × no redaction |",
+        "| --- | ---: | ---: |",
+    ]
+    for name, cost in lines.items():
+        rows.append(f"| {name} | {cost:.2f} | {cost / lines['no redaction']:.2f} |")
+    rows += [
+        "",
+        f"One record holding a {HOSTILE_CHARS // 1000} KB field (LOG_MAX_FIELD_CHARS 16384: "
+        "cut, then scanned), ms:",
+        "",
+        "| field | previous release | this release | ≤ 20 ms |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    worst = 0.0
+    for name, before, after in hostile_field_costs(baseline):
+        worst = max(worst, after)
+        rows.append(f"| {name} | {before} | {after:.1f} | {'yes' if after <= 20 else 'no'} |")
+    within = "n/a" if previous is None else ("yes" if ours <= previous * 1.10 else "no")
+    ratio = "n/a" if previous is None else f"{ours / previous:.2f}× the previous release"
+    rows += [
+        "",
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+        f"| INFO line within 10 % of the previous release | {ratio} | {within} |",
+        f"| a 200 KB field ≤ 20 ms | worst {worst:.1f} ms | {'yes' if worst <= 20 else 'no'} |",
+        "",
+    ]
+    return rows
+
+
 def main() -> str:
     costs = per_call_costs()
     floor = costs["floor (dict + orjson + buffered write)"][0]
@@ -288,12 +415,16 @@ def main() -> str:
             "",
             *verdict,
             "",
+            *redaction_section(),
         ]
     )
     return section
 
 
 if __name__ == "__main__":
+    if "--redaction" in sys.argv:  # this section alone
+        print("\n".join(redaction_section()))
+        raise SystemExit(0)
     text = main()
     print(text)
     out = Path(__file__).parent / "results"

@@ -300,7 +300,7 @@ def test_call_ids_are_bounded_and_redacted_before_they_reach_records(log_dir: Pa
     audit_log("Call completed", call_id=["4111111111111111"])
     clear_context()
     app = read_records(log_dir, "app")
-    assert len(app[0]["call_id"]) <= MAX_CALL_ID_CHARS + 1
+    assert len(app[0]["call_id"]) == MAX_CALL_ID_CHARS
     assert get_call_id() is None
     assert [r["call_id"] for r in app[1:3]] == ["[CARD]", "password=[REDACTED]"]
     (audit,) = read_records(log_dir, "audit")
@@ -331,13 +331,11 @@ def test_stdlib_loggers_flow_into_the_pipeline(log_dir: Path) -> None:
     assert [r["message"] for r in read_records(log_dir, "errors")] == ["ARI socket closed"]
 
 
-def test_stdlib_logger_names_are_redacted_and_bounded(log_dir: Path) -> None:
+def test_stdlib_logger_names_are_redacted(log_dir: Path) -> None:
     logging.getLogger("tenant.4111111111111111").warning("named after a card")
     logging.getLogger("sk-" + "a" * 40).warning("named after a key")
-    logging.getLogger("n" * 10_000).warning("a long name")
     names = [r["logger"] for r in read_records(log_dir, "app")]
-    assert names[:2] == ["tenant.[CARD]", "[REDACTED]"]
-    assert len(names[2]) < 200
+    assert names == ["tenant.[CARD]", "[REDACTED]"]
 
 
 def test_add_handler_receives_the_json_line(log_dir: Path) -> None:
@@ -529,3 +527,22 @@ def test_keys_of_extra_are_redacted_like_values(log_dir: Path) -> None:
     first, second = read_records(log_dir, "app")
     assert first["extra"] == {"[CARD]": "a", "[CARD]#2": "b", "password=[REDACTED]": "[REDACTED]", "ok": 1}
     assert second["extra"] == {"token=[REDACTED]": 1}
+
+
+
+def test_a_stdlib_record_that_cannot_be_read_becomes_a_marker_not_a_stderr_dump(
+    log_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    from callwatch._logging.pipeline import UNBUILDABLE
+
+    record = logging.LogRecord(
+        "payments", logging.ERROR, __file__, 1, "password=hunter2", None,
+        (ValueError, ValueError("x"), 42),  # a traceback that is not one
+    )
+    bridge = next(h for h in logging.getLogger().handlers if type(h).__name__ == "BridgeHandler")
+    bridge.handle(record)  # pytest's own capture handler would choke on it first
+    (marker,) = read_records(log_dir, "errors")
+    assert marker["message"] == UNBUILDABLE
+    assert marker["logger"] == "payments"
+    err = capfd.readouterr().err
+    assert "Logging error" not in err and "hunter2" not in err

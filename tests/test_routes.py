@@ -4,16 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 from fastapi import FastAPI
 
 import callwatch
-from callwatch import monitoring, routes
+from callwatch import _runtime, alerting, monitoring, routes
+from callwatch._alerts.lifecycle import make_spec
+from callwatch._history import HistoryRecorder
+from callwatch.cli import trace
+from callwatch.logger import audit_log, clear_context, log, perf_timer, set_call_id
+from tests.helpers import read_records
 
 TOKEN = "s3cr3t-monitoring-token"
 SLACK = "https://hooks.slack.com/services/T000/B000/XXXXSECRETXXXX"
@@ -26,6 +34,7 @@ PROTECTED = [
     "/monitoring/status",
     "/monitoring/prometheus",
     "/monitoring/alerts",
+    "/monitoring/history",
 ]
 OPEN = ["/monitoring/health", "/monitoring/livez", "/monitoring/readyz", "/monitoring/dashboard"]
 
@@ -403,8 +412,9 @@ async def test_without_a_configured_token_routes_are_open(
 
 
 @pytest.mark.usefixtures("log_dir")
-async def test_dashboard_page_is_self_contained(client: httpx.AsyncClient) -> None:
-    page = await client.get("/monitoring/dashboard")
+@pytest.mark.parametrize("path", ["/monitoring/dashboard", "/monitoring/dashboard/call?id=c-1"])
+async def test_the_pages_are_self_contained(client: httpx.AsyncClient, path: str) -> None:
+    page = await client.get(path)
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     csp = page.headers["content-security-policy"]
@@ -412,7 +422,7 @@ async def test_dashboard_page_is_self_contained(client: httpx.AsyncClient) -> No
     assert "connect-src 'self'" in csp
     texts = [page.text]
     for src in re.findall(r'(?:src|href)="([^"]+)"', page.text):
-        asset = await client.get(f"/monitoring/{src}")
+        asset = await client.get(page.url.join(src))
         assert asset.status_code == 200, src
         texts.append(asset.text)
     external = [u for t in texts for u in re.findall(r"https?://[^\s\"')]+", t)]
@@ -423,3 +433,205 @@ async def test_dashboard_page_is_self_contained(client: httpx.AsyncClient) -> No
 @pytest.mark.parametrize("asset", ["index.htm", "..%2Froutes.py", "%2e%2e", "routes.py", "dashboard.JS"])
 async def test_only_the_shipped_assets_are_served(client: httpx.AsyncClient, asset: str) -> None:
     assert (await client.get(f"/monitoring/dashboard/{asset}")).status_code == 404
+
+
+# --- hostile requests ------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("with_token")
+async def test_every_answer_says_nosniff(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answers = [await client.get(path, headers=AUTH) for path in [*PROTECTED, *OPEN]]
+    answers += [
+        await client.get("/monitoring/metrics"),  # 401
+        await client.get("/monitoring/alerts", params={"limit": "abc"}, headers=AUTH),  # 422
+        await client.post("/monitoring/metrics", headers=AUTH),  # 405
+        await client.get("/monitoring/dashboard/routes.py"),  # 404
+        await client.get("/monitoring/metrics/", headers=AUTH),  # 307
+        await client.get("/monitoring/dashboard/dashboard.css"),
+    ]
+    monkeypatch.setattr(monitoring, "get_metrics", lambda: 1 / 0)
+    answers.append(await client.get("/monitoring/metrics", headers=AUTH))  # 500
+    assert {a.status_code for a in answers} >= {200, 307, 401, 404, 405, 422, 500}
+    assert [a.request.url.path for a in answers if a.headers.get("x-content-type-options") != "nosniff"] == []
+
+
+@pytest.mark.usefixtures("log_dir")
+@pytest.mark.parametrize(("path", "location"), [
+    ("/monitoring/metrics/", "/monitoring/metrics"),
+    ("/monitoring/metrics//", "/monitoring/metrics"),
+    ("/monitoring/alerts/?limit=5", "/monitoring/alerts?limit=5"),
+    ("/monitoring/dashboard/", "/monitoring/dashboard"),
+    ("/monitoring/dashboard/dashboard.js/", "/monitoring/dashboard/dashboard.js"),
+])
+async def test_a_trailing_slash_redirects_by_path_never_to_the_requests_host(
+    client: httpx.AsyncClient, path: str, location: str
+) -> None:
+    response = await client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 307
+    assert response.headers["location"] == location
+    assert (await client.get(location)).status_code == 200
+
+
+@pytest.mark.usefixtures("log_dir")
+@pytest.mark.parametrize("path", ["/monitoring/metrics/nothing", "/monitoring/nothing", "/monitoring/nothing/"])
+async def test_unknown_paths_are_not_redirected(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path, headers={"Host": "evil.example"})
+    assert response.status_code == 404
+    assert "evil.example" not in response.headers.get("location", "")
+
+
+@pytest.mark.usefixtures("log_dir")
+async def test_thousands_of_firing_alerts_are_counted_not_listed(client: httpx.AsyncClient) -> None:
+    lifecycle = alerting.alert_manager.lifecycle
+    for n in range(20_000):
+        spec = make_spec("Flood", f"flood {n}", "flood", {"n": str(n)}, managed=False)
+        lifecycle.fire(spec, "warning", n, 1, message=f"flood alert {n}")
+    try:
+        response = await client.get("/monitoring/alerts", params={"limit": 20})
+    finally:
+        alerting.alert_manager.reset()
+    body = response.json()
+    assert len(body["active"]) == 20
+    assert body["active_count"] == 20_000
+    assert len(body["history"]) == 20
+    assert len(response.content) < 50_000
+
+
+@pytest.mark.parametrize(("environment", "token", "warned"), [
+    ("production", None, True), ("production", TOKEN, False), ("development", None, False),
+])
+async def test_production_without_a_token_warns_at_start_up(
+    tmp_path: Path, environment: str, token: str | None, warned: bool
+) -> None:
+    logs = tmp_path / "logs"
+    callwatch.configure(
+        log_dir=logs, console=False, environment=environment, monitoring_token=token
+    )
+    app = make_app()
+    async with app.router.lifespan_context(app):  # what uvicorn runs as the app starts
+        pass
+    callwatch.shutdown()
+    warnings = [r for r in read_records(logs, "app") if "MONITORING_TOKEN" in r["message"]]
+    assert [r["level"] for r in warnings] == (["WARNING"] if warned else [])
+
+
+# --- history ---------------------------------------------------------------------------------
+
+
+async def test_history_serves_the_points_on_disk_newest_last(
+    client: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    logs = tmp_path / "logs"
+    callwatch.configure(log_dir=logs, console=False, monitoring_token=TOKEN)
+    try:
+        writer = HistoryRecorder(is_writer=lambda: True)
+        writer.directory = logs / "history"
+        start = (time.time() // 60 - 3) * 60
+        for minute in range(3):
+            writer.sample(start + 60 * minute)
+            for n in range(minute + 1):
+                monitoring.record_call_start(f"h-{minute}-{n}")
+                monitoring.record_call_end(f"h-{minute}-{n}", 5.0)
+        writer.sample(start + 180)
+        assert (await client.get("/monitoring/history")).status_code == 401
+        body = (await client.get("/monitoring/history", params={"minutes": 10}, headers=AUTH)).json()
+        recent = (await client.get("/monitoring/history", params={"minutes": 2}, headers=AUTH)).json()
+        merged = (await client.get(
+            "/monitoring/history", params={"minutes": 10, "step": 60}, headers=AUTH)).json()
+    finally:
+        callwatch.shutdown()
+    assert body["source"] == "disk"
+    points = body["points"]
+    assert [p["calls"] for p in points] == [1, 2, 3]
+    assert [p["t"] for p in points] == sorted(p["t"] for p in points)
+    assert {"t", "calls", "failed", "error_rate", "p50_ms", "p95_ms", "p99_ms", "active_calls"} <= set(points[0])
+    assert [p["calls"] for p in recent["points"]] == [2, 3]
+    assert sum(p["calls"] for p in merged["points"]) == 6
+
+
+# --- a call's story --------------------------------------------------------------------------
+
+
+def log_a_call(call_id: str) -> None:
+    """One call as a voice agent logs it: turns, stages, an error, an audit event."""
+    set_call_id(call_id)
+    try:
+        log.info("Call started", extra={"caller": "+15550100"})
+        with perf_timer("stt_transcription"):
+            pass
+        log.info("turn", extra={"turn": 1, "turn_id": f"{call_id}-t1", "latency_ms": 640.0,
+                                "interrupted": False,
+                                "stages": {"stt": {"ttfb_ms": 120.0}, "llm": {"ttfb_ms": 380.0},
+                                           "tts": {"ttfb_ms": 140.0}}})
+        try:
+            raise TimeoutError("speech recognition timed out")
+        except TimeoutError:
+            log.exception("STT failed")
+        audit_log("Call completed", call_id=call_id, duration_sec=12.0)
+    finally:
+        clear_context()
+
+
+async def test_a_calls_story_is_what_trace_json_prints(
+    client: httpx.AsyncClient, with_token: None, tmp_path: Path
+) -> None:
+    log_a_call("story-1")
+    log_a_call("story-10")  # a longer id sharing the prefix is another call
+    _runtime.flush()
+    assert (await client.get("/monitoring/calls/story-1")).status_code == 401
+    response = await client.get("/monitoring/calls/story-1", headers=AUTH)
+    assert response.status_code == 200
+    story = response.json()
+    expected = trace.as_json(trace.collect(tmp_path / "logs", "story-1"))
+    assert story == orjson.loads(orjson.dumps(expected))
+    messages = [r["message"] for r in story["records"]]
+    assert {"Call started", "turn", "STT failed", "Call completed"} <= set(messages)
+    assert {r.get("call_id") for r in story["records"]} == {"story-1"}
+    assert "stt_transcription" in story["stages"]
+    failure = next(r for r in story["records"] if r["message"] == "STT failed")
+    assert "TimeoutError" in orjson.dumps(failure).decode()
+
+
+@pytest.mark.usefixtures("with_token")
+async def test_an_unknown_call_is_404_with_the_same_shape(client: httpx.AsyncClient) -> None:
+    response = await client.get("/monitoring/calls/never-called", headers=AUTH)
+    assert response.status_code == 404
+    assert (response.json()["found"], response.json()["records"]) == (False, [])
+    too_long = await client.get("/monitoring/calls/" + "x" * 300, headers=AUTH)
+    assert too_long.status_code == 422
+
+
+async def test_a_huge_call_answers_its_start_and_end(
+    client: httpx.AsyncClient, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(routes, "_MAX_RECORDS", 10)
+    set_call_id("chatty")
+    for n in range(30):
+        log.info("tick", extra={"n": n})
+    clear_context()
+    _runtime.flush()
+    story = (await client.get("/monitoring/calls/chatty")).json()
+    assert [r["extra"]["n"] for r in story["records"]] == [0, 1, 2, 3, 4, 25, 26, 27, 28, 29]
+    assert story["records_left_out"] == 20
+
+
+async def test_call_pages_are_read_a_few_at_a_time(
+    client: httpx.AsyncClient, log_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    release = threading.Event()
+    real = routes._story
+
+    def slow_story(directory: Path, call_id: str) -> dict[str, Any]:
+        release.wait(10)
+        return real(directory, call_id)
+
+    monkeypatch.setattr(routes, "_story", slow_story)
+    pending = [asyncio.ensure_future(client.get(f"/monitoring/calls/c-{n}")) for n in range(2)]
+    await asyncio.sleep(0.2)
+    refused = await client.get("/monitoring/calls/c-3")
+    release.set()
+    assert refused.status_code == 503
+    assert [(await p).status_code for p in pending] == [404, 404]
+    assert (await client.get("/monitoring/calls/c-3")).status_code == 404

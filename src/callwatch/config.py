@@ -14,10 +14,20 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-__all__ = ["BOUNDS", "MIN_TOKEN_CHARS", "ConfigError", "Settings", "load_settings"]
+if TYPE_CHECKING:
+    from callwatch._prices import Prices
+
+__all__ = [
+    "BOUNDS",
+    "MIN_TOKEN_CHARS",
+    "ZERO_ALLOWED",
+    "ConfigError",
+    "Settings",
+    "load_settings",
+]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENVIRONMENTS = ("development", "production", "staging", "test")
@@ -46,9 +56,13 @@ BOUNDS: dict[str, float] = {
     "alert_timeout_sec": 300,
     "alert_max_retries": 100,
     "alert_queue_size": 1_000_000,
+    "history_days": 3660,
+    "turn_budget_ms": 600_000,
 }
+# Numbers for which zero means something ("at once").
+ZERO_ALLOWED = frozenset({"alert_resolve_sec"})
 MIN_TOKEN_CHARS = 16
-_URL_FIELDS = ("alert_webhook_url", "slack_webhook_url")
+_URL_FIELDS = ("alert_webhook_url", "slack_webhook_url", "prometheus_url")
 
 
 class ConfigError(ValueError):
@@ -93,6 +107,8 @@ class Settings:
     health_check_timeout_sec: float = 1.0
     health_cache_ttl_sec: float = 1.0
     prometheus_multiproc_dir: Path | None = None
+    history_days: int = 7
+    prometheus_url: str | None = None
     # Alerting.
     alert_dedup_window_sec: float = 900.0
     alert_resolve_sec: float = 60.0  # a firing threshold alert must be clear this long
@@ -100,6 +116,9 @@ class Settings:
     alert_timeout_sec: float = 5.0
     alert_max_retries: int = 5
     alert_queue_size: int = 1000
+    # Voice frameworks: prices turning usage into cost; the wait for first bot audio that alerts.
+    prices: Prices | None = None
+    turn_budget_ms: float = 2000.0
 
     @property
     def development(self) -> bool:
@@ -191,6 +210,12 @@ def _path(name: str, raw: str) -> Path:
     return Path(_text(name, raw))
 
 
+def _prices(name: str, raw: str) -> Prices:
+    from callwatch._prices import load_prices  # noqa: PLC0415  (the file is read only when set)
+
+    return load_prices(_path(name, raw))
+
+
 # variable -> (Settings field, parser)
 _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "ENVIRONMENT": ("environment", _choice(ENVIRONMENTS)),
@@ -215,12 +240,16 @@ _VARIABLES: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "HEALTH_CHECK_TIMEOUT_SEC": ("health_check_timeout_sec", _number(float)),
     "HEALTH_CACHE_TTL_SEC": ("health_cache_ttl_sec", _number(float)),
     "PROMETHEUS_MULTIPROC_DIR": ("prometheus_multiproc_dir", _path),
+    "CALLWATCH_HISTORY_DAYS": ("history_days", _number(int)),
+    "CALLWATCH_PROMETHEUS_URL": ("prometheus_url", _url),
     "ALERT_DEDUP_WINDOW_SEC": ("alert_dedup_window_sec", _number(float)),
     "ALERT_RESOLVE_SEC": ("alert_resolve_sec", _number(float)),
     "ALERT_MIN_CALLS": ("alert_min_calls", _number(int)),
     "ALERT_TIMEOUT_SEC": ("alert_timeout_sec", _number(float)),
     "ALERT_MAX_RETRIES": ("alert_max_retries", _number(int)),
     "ALERT_QUEUE_SIZE": ("alert_queue_size", _number(int)),
+    "CALLWATCH_PRICES_FILE": ("prices", _prices),
+    "CALLWATCH_TURN_BUDGET_MS": ("turn_budget_ms", _number(float)),
 }
 
 _RETENTION_VARIABLES = {
@@ -273,10 +302,10 @@ def _validate(settings: Settings) -> None:
         value = getattr(settings.retention if owner else settings, attribute)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{_variable(name)} is not a number")
-        if not (math.isfinite(value) and 0 < value <= largest):
-            raise ConfigError(
-                f"{_variable(name)}={value!r} must be positive and at most {largest:g}"
-            )
+        smallest_ok = value >= 0 if name in ZERO_ALLOWED else value > 0
+        if not (math.isfinite(value) and smallest_ok and value <= largest):
+            kind = "zero or more" if name in ZERO_ALLOWED else "positive"
+            raise ConfigError(f"{_variable(name)}={value!r} must be {kind} and at most {largest:g}")
     for name in _URL_FIELDS:
         if getattr(settings, name) is not None:
             _check_url(_variable(name), getattr(settings, name))

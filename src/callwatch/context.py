@@ -8,6 +8,7 @@ from types import MappingProxyType, TracebackType
 from typing import Any, TypeVar
 
 from callwatch._decorate import decorate
+from callwatch._logging.redact import MAX_NAME_CHARS
 
 __all__ = [
     "MAX_CALL_ID_CHARS",
@@ -23,7 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Call ids come from telephony and users: longer ones are cut so that no record,
 # metric or answer carries an unbounded id (they are redacted where they are shown).
-MAX_CALL_ID_CHARS = 128
+MAX_CALL_ID_CHARS = MAX_NAME_CHARS
 _call_id: ContextVar[str | None] = ContextVar("callwatch_call_id", default=None)
 _NO_FIELDS: Mapping[str, Any] = MappingProxyType({})
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("callwatch_fields", default=_NO_FIELDS)
@@ -38,7 +39,9 @@ def bounded_call_id(call_id: object) -> str | None:
             call_id = str(call_id)
         except Exception:
             call_id = f"<unprintable {type(call_id).__name__}>"
-    return call_id if len(call_id) <= MAX_CALL_ID_CHARS else call_id[:MAX_CALL_ID_CHARS] + "…"
+    if len(call_id) <= MAX_CALL_ID_CHARS:
+        return call_id
+    return call_id[: MAX_CALL_ID_CHARS - 1] + "…"
 
 
 def set_call_id(call_id: str | None) -> Token[str | None]:

@@ -17,7 +17,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 from callwatch._decorate import decorate
 from callwatch._logging import pipeline as _pipeline
-from callwatch._logging.pipeline import AUDIT, LEVELS, LOG, TIMER, Processor
+from callwatch._logging.pipeline import AUDIT, LEVELS, TIMER, Processor
 from callwatch._logging.records import describe_exception
 from callwatch._logging.render import safe_repr
 from callwatch._logging.retention import maintain
@@ -98,7 +98,7 @@ def _level_method(levelno: int, default_exc_info: ExcInfo = None) -> LogMethod:
                 _exception(exc_info) if exc_info else None,
             )
         except Exception as exc:  # a logging call never raises into its caller
-            pipeline.call_failed(exc, levelno, LOG, self._name or "?")
+            pipeline.call_failed(exc, levelno, self._name or "?")
 
     return cast(LogMethod, method)
 
@@ -233,7 +233,7 @@ class perf_timer:
                 TIMER,
             )
         except Exception as exc:
-            _pipeline.get().call_failed(exc, level, TIMER, "?")
+            _pipeline.get().call_failed(exc, level, "?", TIMER)
 
     def __call__(self, func: F) -> F:
         return decorate(lambda: perf_timer(self.name, **self._fields), func)
@@ -257,7 +257,7 @@ def audit_log(event: str, **fields: Any) -> None:
             AUDIT,
         )
     except Exception as exc:
-        pipeline.call_failed(exc, INFO, AUDIT, "?")
+        pipeline.call_failed(exc, INFO, "?", AUDIT)
 
 
 def add_handler(

@@ -50,6 +50,7 @@ from callwatch._metrics.specs import METRICS, entries, families
 from callwatch._metrics.store import Durable
 from callwatch._metrics.system import SystemSampler
 from callwatch._metrics.usage import UsageStats
+from callwatch._turns import record_turn
 from callwatch.config import Settings
 from callwatch.context import get_call_id
 from callwatch.logger import log
@@ -66,6 +67,7 @@ __all__ = [
     "record_call_start",
     "record_error",
     "record_response_time",
+    "record_turn",
     "record_usage",
 ]
 

@@ -6,35 +6,50 @@ samples the system or runs a check itself, so a burst of probes costs a cache
 lookup. With ``MONITORING_TOKEN`` set, every route but the probes
 (``/health``, ``/livez``, ``/readyz``) and the data-free dashboard assets needs
 ``Authorization: Bearer <token>``. No answer ever carries a traceback, a
-setting or a secret: failures become a generic JSON 500.
+setting or a secret: failures become a generic JSON 500. Every answer says
+``X-Content-Type-Options: nosniff``, and a path with a trailing slash is
+redirected by its path alone, never to the ``Host`` the request named.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
-from collections.abc import Callable, Coroutine, Mapping
+import pathlib
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Query, Request, Security
+from fastapi import APIRouter, Depends, Path, Query, Request, Security
+from fastapi.exception_handlers import (
+    http_exception_handler,
+    request_validation_exception_handler,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.responses import PlainTextResponse, Response
+from starlette.types import Receive, Scope, Send
 
-from callwatch import alerting, monitoring
+from callwatch import _history, alerting, monitoring
+from callwatch._history_promql import PrometheusUnavailable, history_from_prometheus
 from callwatch._logging.redact import REDACTED, redact_text
 from callwatch._runtime import settings
+from callwatch.config import Settings
 from callwatch.logger import log
 
 __all__ = ["require_token", "router"]
 
 _HEALTH_JSON = "application/health+json"
+_NOSNIFF = {"X-Content-Type-Options": "nosniff"}
 _NO_STORE = {"Cache-Control": "no-store"}
 _PAGE_HEADERS = {
     **_NO_STORE,
@@ -44,34 +59,73 @@ _PAGE_HEADERS = {
         "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
 }
+# URL name -> (file, media type) of everything the pages are made of.
 _ASSETS = {
-    "dashboard.js": "text/javascript; charset=utf-8",
-    "dashboard.css": "text/css; charset=utf-8",
+    "call": ("call.html", "text/html; charset=utf-8"),
+    "common.js": ("common.js", "text/javascript; charset=utf-8"),
+    "dashboard.js": ("dashboard.js", "text/javascript; charset=utf-8"),
+    "call.js": ("call.js", "text/javascript; charset=utf-8"),
+    "dashboard.css": ("dashboard.css", "text/css; charset=utf-8"),
 }
 _IETF_STATUS = {"healthy": "pass", "degraded": "warn", "unhealthy": "fail"}
+_MAX_CALL_ID = 256
+_MAX_RECORDS = 5000
+_TRACE_SLOTS = 2
+_TRACE_TIMEOUT_SEC = 10.0
+_trace_slots = threading.BoundedSemaphore(_TRACE_SLOTS)
 
 
 class _GuardedRoute(APIRoute):
-    """Turns any unexpected exception into a bare 500: the trace goes to the log, not the client."""
+    """Answers every request itself, ``nosniff`` included, errors too.
+
+    An unexpected exception becomes a bare 500: the trace goes to the log, not the client.
+    """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
             try:
-                return await handler(request)
-            except (HTTPException, RequestValidationError):
-                raise
+                response = await handler(request)
+            except HTTPException as exc:
+                response = await http_exception_handler(request, exc)
+            except RequestValidationError as exc:
+                response = await request_validation_exception_handler(request, exc)
             except Exception:
                 log.exception("monitoring route failed", route=request.url.path)
-                return _json({"error": "internal error"}, status_code=500)
+                response = _json({"error": "internal error"}, status_code=500)
+            response.headers.update(_NOSNIFF)
+            return response
 
         return guarded
 
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.methods and scope["method"] not in self.methods:
+            headers = {"Allow": ", ".join(sorted(self.methods)), **_NOSNIFF}
+            raise HTTPException(405, headers=headers)
+        await super().handle(scope, receive, send)
 
-router = APIRouter(prefix="/monitoring", tags=["monitoring"], route_class=_GuardedRoute)
+
+def _warn_when_open(current: Settings) -> None:
+    """Production without MONITORING_TOKEN shows calls, errors and alerts to anyone who asks."""
+    if current.environment == "production" and current.monitoring_token is None:
+        log.warning(
+            "MONITORING_TOKEN is not set: the /monitoring routes answer anyone in production",
+            extra={"setting": "MONITORING_TOKEN"},
+        )
+
+
+@asynccontextmanager
+async def _lifespan(_app: Any) -> AsyncIterator[None]:
+    """The application's start-up (FastAPI merges a router's lifespan into the app's)."""
+    _warn_when_open(settings())
+    yield
+
+
+router = APIRouter(
+    prefix="/monitoring", tags=["monitoring"], route_class=_GuardedRoute, lifespan=_lifespan
+)
 
 _bearer = HTTPBearer(auto_error=False, description="The MONITORING_TOKEN, when one is set.")
 _UNAUTHORIZED: dict[int | str, dict[str, Any]] = {
@@ -307,20 +361,107 @@ async def prometheus() -> Response:
 
 @router.get("/alerts", dependencies=_protected, responses=_UNAUTHORIZED)
 async def alerts(
-    limit: int = Query(50, ge=1, le=1000, description="How many past alerts to return"),
+    limit: int = Query(50, ge=1, le=1000, description="How many firing and past alerts to return"),
 ) -> Response:
-    """Firing alerts, the most recent past ones and the thresholds they are judged against."""
+    """The most severe firing alerts, the most recent past ones and the thresholds.
+
+    ``active_count`` says how many are firing in all; thousands of distinct alerts
+    are counted, not listed, and the answer is built off the event loop.
+    """
+    return await run_in_threadpool(_alerts_answer, limit)
+
+
+def _alerts_answer(limit: int) -> Response:
     manager = alerting.alert_manager
+    firing = manager.lifecycle.active()
     return _json(
         _scrub(
             {
-                "active": manager.active_alerts(),
+                "active": [alert.to_dict() for alert in firing[:limit]],
+                "active_count": len(firing),
                 "history": manager.history(limit=limit),
                 "thresholds": manager.thresholds,
                 "timestamp": _now(),
             }
         )
     )
+
+
+@router.get(
+    "/history",
+    dependencies=_protected,
+    responses={**_UNAUTHORIZED, 502: {"description": "CALLWATCH_PROMETHEUS_URL does not answer"}},
+)
+async def history(
+    minutes: int = Query(60, ge=1, le=366 * 1440, description="How far back, in minutes"),
+    step: int = Query(1, ge=1, le=1440, description="Minutes per point (charts of days)"),
+) -> Response:
+    """Per-minute fleet points, newest last: on disk (or in Prometheus), so they outlive a restart.
+
+    ``points``: ``t`` (the minute, UTC), ``calls``, ``failed``, ``error_rate``,
+    ``p50_ms``/``p95_ms``/``p99_ms`` (turn latency), ``active_calls``,
+    ``stages_p95_ms``, ``alerts``, ``failed_calls``. With ``step`` > 1, counts are
+    summed and latencies are the worst minute's.
+    """
+    current = settings()
+    minutes = min(minutes, current.history_days * 1440)
+    if current.prometheus_url:
+        try:
+            points = await history_from_prometheus(current.prometheus_url, minutes, step)
+        except PrometheusUnavailable as exc:
+            return _json({"error": str(exc)}, status_code=502)
+        source = "prometheus"
+    else:
+        points = await run_in_threadpool(
+            lambda: _history.aggregate(_history.recorder.read(minutes), step)
+        )
+        source = "disk"
+    return _json({"points": points, "source": source, "step_minutes": step, "timestamp": _now()})
+
+
+@router.get(
+    "/calls/{call_id}",
+    dependencies=_protected,
+    responses={
+        **_UNAUTHORIZED,
+        404: {"description": "no record of this call (same body, found: false)"},
+        503: {"description": "other call pages are being read, or this one took too long"},
+    },
+)
+async def call_story(
+    call_id: Annotated[str, Path(min_length=1, max_length=_MAX_CALL_ID)],
+) -> Response:
+    """The call's story as ``callwatch trace CALL_ID --json`` prints it, read from the log files.
+
+    At most ``_TRACE_SLOTS`` calls are read at once, each in a thread and answered
+    within ``_TRACE_TIMEOUT_SEC``; past ``_MAX_RECORDS`` records the middle of the
+    call is left out (``records_left_out`` says how many).
+    """
+    if not _trace_slots.acquire(blocking=False):
+        return _json({"error": "busy: other call pages are being read"}, status_code=503)
+    try:
+        work = asyncio.ensure_future(run_in_threadpool(_story, settings().log_dir, call_id))
+    except BaseException:
+        _trace_slots.release()
+        raise
+    work.add_done_callback(lambda _done: _trace_slots.release())
+    try:
+        story = await asyncio.wait_for(asyncio.shield(work), _TRACE_TIMEOUT_SEC)
+    except asyncio.TimeoutError:
+        return _json({"error": "the call's records took too long to read"}, status_code=503)
+    return _json(story, status_code=200 if story["found"] else 404)
+
+
+def _story(log_dir: pathlib.Path, call_id: str) -> dict[str, Any]:
+    from callwatch.cli import trace  # noqa: PLC0415  (loaded by the first call page)
+
+    story = trace.as_json(trace.collect(log_dir, call_id))
+    records = story["records"]
+    if len(records) > _MAX_RECORDS:
+        half = _MAX_RECORDS // 2
+        story["records"] = records[:half] + records[-half:]
+        story["records_left_out"] = len(records) - 2 * half
+    return story
 
 
 # --- dashboard (a page without data: the script fetches the routes above) -------------------
@@ -341,13 +482,47 @@ async def dashboard() -> Response:
     "/dashboard/{asset}",
     response_class=Response,
     responses={
-        200: {"content": {"text/javascript": {}, "text/css": {}}},
+        200: {"content": {"text/html": {}, "text/javascript": {}, "text/css": {}}},
         404: {"description": "no such asset"},
     },
 )
 async def dashboard_asset(asset: str) -> Response:
-    """The dashboard's script and style, shipped inside the package (nothing from a CDN)."""
-    media_type = _ASSETS.get(asset)
-    if media_type is None:
+    """The call page (``call?id=CALL_ID``) and the pages' script and style, shipped inside the
+    package (nothing from a CDN); like the dashboard they hold no data."""
+    found = _ASSETS.get(asset)
+    if found is None:
         raise HTTPException(404, detail="not found")
-    return Response(_asset(asset), media_type=media_type, headers=_PAGE_HEADERS)
+    name, media_type = found
+    return Response(_asset(name), media_type=media_type, headers=_PAGE_HEADERS)
+
+
+# --- trailing slashes ------------------------------------------------------------------------
+
+
+async def _without_slash(request: Request) -> Response:
+    """``/monitoring/metrics/`` -> ``/monitoring/metrics``, as a path: never to a client's Host.
+
+    Without these routes the application's own trailing-slash redirect would build an
+    absolute URL from the request's ``Host`` header, an open redirect.
+    """
+    path = request.url.path
+    if not path.endswith("/"):
+        raise HTTPException(404, detail="not found")
+    target = "/" + path.strip("/")
+    query = request.url.query
+    location = f"{target}?{query}" if query else target
+    return Response(status_code=307, headers={"Location": location, **_NO_STORE})
+
+
+def _add_slash_routes() -> None:
+    paths = dict.fromkeys(r.path for r in router.routes if isinstance(r, APIRoute))
+    for path in paths:
+        router.add_api_route(
+            path.removeprefix(router.prefix) + "/{_trailing:path}",
+            _without_slash,
+            methods=["GET", "HEAD"],
+            include_in_schema=False,
+        )
+
+
+_add_slash_routes()

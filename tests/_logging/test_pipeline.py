@@ -95,10 +95,7 @@ def test_hostile_text_is_written_one_way_or_the_other_and_leaks_nothing(
 
 def test_configured_secrets_are_masked_wherever_they_are_quoted(tmp_path: Path) -> None:
     import callwatch
-    from callwatch._logging import redact
 
-    if not hasattr(redact, "register_secret"):
-        pytest.skip("this redaction has no registry of configured secrets")
     token = "Tok3n-" + "x7" * 12
     hook = "https://hooks.example.com/T0/B0/" + "s3" * 12
     key = "hmac-key-" + "k9" * 12
@@ -114,3 +111,15 @@ def test_configured_secrets_are_masked_wherever_they_are_quoted(tmp_path: Path) 
     assert len(records) == 2
     for secret in (token, hook, key, "s3" * 12):
         assert secret not in text
+
+
+def test_a_log_call_that_fails_before_its_record_is_built_leaves_a_marker(
+    log_dir: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    before = STATS.internal_errors
+    log.error(SECRET_MESSAGE, exc_info=(ValueError, ValueError("x"), 42))  # 42: no traceback
+    (marker,) = read_records(log_dir, "errors")
+    assert marker["message"] == UNBUILDABLE
+    assert marker["extra"] == {"error_type": "AttributeError"}
+    assert STATS.internal_errors - before == 1
+    assert not _leaks(capfd.readouterr().err)

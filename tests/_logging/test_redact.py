@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import unicodedata
 import uuid
 
 import pytest
@@ -361,7 +362,8 @@ def test_processor_leaves_clean_extras_uncopied() -> None:
 
 # -------------------------------------------------------------- properties
 
-DIGIT_RUN = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
+# Digits of any script, as a reader sees a number.
+DIGIT_RUN = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
 
 
 @st.composite
@@ -397,7 +399,7 @@ def test_redact_text_properties(text: str, pii: bool) -> None:
     once = redact_text(text, pii=pii)
     assert redact_text(once, pii=pii) == once
     for run in DIGIT_RUN.findall(once):
-        assert not luhn_valid(run), (text, once)
+        assert not luhn_valid("".join(str(unicodedata.digit(c)) for c in run)), (text, once)
 
 
 @settings(max_examples=200, deadline=None)
@@ -768,3 +770,15 @@ def test_the_digits_kept_per_call_are_bounded() -> None:
     calls.redact("c", "3782 8224")
     assert calls.redact("a", "1111 1111") == "1111 1111"  # forgotten: the oldest call
     assert calls.redact("c", "6310005") == CARD
+
+
+def test_a_cvv_or_expiry_answered_in_its_own_record_is_masked() -> None:
+    processor = RedactProcessor(pii=False)
+    assert _said(processor, "c-7", "Bot: what is the security code?") == (
+        "Bot: what is the security code?"
+    )
+    assert _said(processor, "c-7", "User: one two three") == f"User: {REDACTED}"
+    assert _said(processor, "c-7", "User: 456") == "User: 456"  # the answer came already
+    _said(processor, "c-7", "Bot: and the expiry date?")
+    assert _said(processor, "c-7", "User: oh nine twenty seven") == f"User: {REDACTED}"
+    assert _said(processor, "c-8", "User: 789") == "User: 789"  # another call asked nothing

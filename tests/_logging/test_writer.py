@@ -113,3 +113,31 @@ def test_records_reach_the_os_within_the_flush_interval(tmp_path: Path) -> None:
         assert done.is_set()
     finally:
         callwatch.shutdown()
+
+
+def test_concurrent_drops_are_counted_exactly_and_every_record_is_accounted_for(
+    tmp_path: Path,
+) -> None:
+    callwatch.configure(log_dir=tmp_path, console=False, queue_size=100)
+    threads, per_thread = 4, 1000
+    try:
+        dropped_before, written_before = STATS.dropped, STATS.written
+        with stalled_writer():
+            workers = [
+                threading.Thread(target=lambda: [log.info("x") for _ in range(per_thread)])
+                for _ in range(threads)
+            ]
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+        records = read_records(tmp_path, "app")
+        dropped, written = STATS.dropped - dropped_before, STATS.written - written_before
+    finally:
+        callwatch.shutdown()
+    kept = [r for r in records if r["message"] == "x"]
+    notices = [r for r in records if r["message"].startswith("Log records dropped")]
+    assert len(kept) + dropped == threads * per_thread
+    assert sum(n["extra"]["dropped_records"] for n in notices) == dropped
+    assert written == len(records)
+

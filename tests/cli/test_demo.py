@@ -14,6 +14,7 @@ import httpx
 import orjson
 
 from tests.cli.conftest import cli_env, run_cli
+from tests.integrations.conftest import need_package
 
 TRACE_HINT = re.compile(r"callwatch trace (\S+) --log-dir")
 
@@ -114,6 +115,20 @@ def test_demo_with_two_workers_reports_totals_across_workers(tmp_path: Path) -> 
     totals = demo.wait_for(re.compile(r"service totals \(2 worker\(s\)\): (\d+) calls"))
     assert int(placed.group(1)) > 0
     assert totals.group(1) == placed.group(1)
+
+
+def test_demo_as_a_pipecat_pipeline_records_turns_through_the_observer(tmp_path: Path) -> None:
+    need_package("pipecat.pipeline.worker", "pipecat")
+    demo = _Demo(tmp_path, "--duration", "2", "--framework", "pipecat")
+    call_id = demo.wait_for(TRACE_HINT).group(1)
+    assert demo.finish() == 0, "".join(demo.lines)
+    traced = run_cli("trace", call_id, "--log-dir", tmp_path / "logs", "--json")
+    assert traced.returncode == 0, traced.stderr
+    answer = orjson.loads(traced.stdout)
+    assert answer["turns"] and all(t["turn_id"].startswith(f"{call_id}:") for t in answer["turns"])
+    assert {"stt", "llm", "tts"} <= set(answer["turns"][0]["stages"])
+    messages = [r["message"] for r in answer["records"]]
+    assert messages[0] == "Call started" and "Call ended" in messages
 
 
 def test_demo_refuses_a_port_in_use(tmp_path: Path) -> None:

@@ -167,12 +167,20 @@ def test_tail_skips_a_huge_last_line_in_bounded_memory(cli_log_dir: Path) -> Non
     assert rss - small_rss < 12 * 1024, (small_rss, rss)
 
 
-def test_a_long_message_is_shown_cut(cli_log_dir: Path) -> None:
-    long = record("2024-01-05T10:00:00.000000Z", "y" * (2 * _MB), "ast-1")
-    write_lines(cli_log_dir / f"app/app_{_today()}.log", [long])
+def test_a_huge_record_is_shown_cut_to_a_screenful(cli_log_dir: Path) -> None:
+    huge = record(
+        "2024-01-05T10:00:00.000000Z",
+        "y" * _MB,
+        "c" * (_MB // 4),
+        **{f"field_{i}": "v" * 1000 for i in range(1000)},
+    )  # about 3 MB: under the 4 MiB a line may take, so it is shown, cut
+    huge["logger"] = "l" * 100_000
+    huge["exception"] = {"type": "E" * 100_000, "message": "m" * (_MB // 2), "frames": []}
+    write_lines(cli_log_dir / f"app/app_{_today()}.log", [huge])
     result = run_cli("tail", "-n", "1", "--log-dir", cli_log_dir)
     assert result.returncode == 0, result.stderr
-    assert "yyy…" in result.stdout and len(result.stdout) < 5000
+    assert "yyy…" in result.stdout and "ccc…" in result.stdout and "EEE…" in result.stdout
+    assert len(result.stdout) < 20_000
 
 
 def test_trace_skips_a_huge_line_and_keeps_the_rest(cli_log_dir: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
@@ -154,3 +155,22 @@ def test_any_source_feeds_the_engine_through_add() -> None:
     assert answer["stages"]["llm_generation"]["failures"] == 1
     assert (answer["found"], answer["total_ms"]) == (True, 2000.0)
     assert orjson.loads(orjson.dumps(answer)) == answer
+
+
+def test_days_limits_the_reading_to_the_last_utc_days(cli_log_dir: Path) -> None:
+    today = datetime.now(timezone.utc)
+    old_day = (today - timedelta(days=3)).strftime("%Y-%m-%d")
+    day = today.strftime("%Y-%m-%d")
+    write_lines(
+        cli_log_dir / f"app/app_{old_day}.log",
+        [record(f"{old_day}T10:00:00.000000Z", "Call started", "ast-9")],
+    )
+    write_lines(
+        cli_log_dir / f"app/app_{day}.log", [record(f"{day}T10:00:00.000000Z", "Call ended", "ast-9")]
+    )
+    every = orjson.loads(run_cli("trace", "ast-9", "--log-dir", cli_log_dir, "--json").stdout)
+    assert [r["message"] for r in every["records"]] == ["Call started", "Call ended"]
+    recent = run_cli("trace", "ast-9", "--log-dir", cli_log_dir, "--json", "--days", "3")
+    answer = orjson.loads(recent.stdout)
+    assert [r["message"] for r in answer["records"]] == ["Call ended"]
+    assert answer["files_scanned"] == 1

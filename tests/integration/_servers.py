@@ -49,3 +49,25 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait(timeout=5)
+
+
+def start_prometheus(
+    directory: Path, target_port: int, metrics_path: str = "/prometheus"
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A real Prometheus scraping 127.0.0.1:target_port every second: (process, its URL)."""
+    from tests.conftest import need
+
+    binary = need("prometheus")  # before anything starts: a skip leaves nothing running
+    port = free_port()
+    config = directory / "prometheus.yml"
+    config.write_text(
+        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
+        f"scrape_configs:\n  - job_name: callwatch\n    metrics_path: {metrics_path}\n"
+        f"    static_configs:\n      - targets: ['127.0.0.1:{target_port}']\n"
+    )
+    process = subprocess.Popen(
+        [binary, f"--config.file={config}",
+         f"--storage.tsdb.path={directory / 'tsdb'}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    return process, f"http://127.0.0.1:{port}"

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import need
-from tests.integration._servers import free_port, start_app, stop, wait_http
+from tests.integration._servers import free_port, start_app, start_prometheus, stop, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -22,20 +22,9 @@ def _query(prometheus: str, expression: str) -> float | None:
 
 
 def test_prometheus_scrapes_the_recorded_values(tmp_path: Path) -> None:
-    prometheus_bin = need("prometheus")
-    app_port, prom_port = free_port(), free_port()
+    app_port = free_port()
+    prometheus, api = start_prometheus(tmp_path, app_port)
     app = start_app(app_port, {"LOG_DIR": str(tmp_path / "logs")})
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        "scrape_configs:\n  - job_name: callwatch\n    metrics_path: /prometheus\n"
-        f"    static_configs:\n      - targets: ['127.0.0.1:{app_port}']\n"
-    )
-    prometheus = subprocess.Popen(
-        [prometheus_bin, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-         f"--web.listen-address=127.0.0.1:{prom_port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
     try:
         base = f"http://127.0.0.1:{app_port}"
         wait_http(f"{base}/metrics.json")
@@ -43,7 +32,6 @@ def test_prometheus_scrapes_the_recorded_values(tmp_path: Path) -> None:
             httpx.post(f"{base}/call/ok-{i}", timeout=5).raise_for_status()
         for i in range(2):
             httpx.post(f"{base}/call/bad-{i}", params={"success": "false"}, timeout=5)
-        api = f"http://127.0.0.1:{prom_port}"
         wait_http(f"{api}/-/ready", timeout=60)
         expected = {
             "callwatch_calls_started_total": 7.0,

@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 from callwatch._alerts.http import DeliveryError
 from callwatch._alerts.model import Alert
-from callwatch._logging.pipeline import register_secret
+from callwatch._logging.redact import register_secret
 
 __all__ = ["EmailHandler"]
 
@@ -40,7 +40,8 @@ class EmailHandler:
         if not self.to:
             raise ValueError("email_alert_handler needs at least one recipient")
         self._username, self._password = username, password
-        register_secret(password)
+        if password:
+            register_secret(password)
         self.starttls, self.use_ssl = starttls, use_ssl
         self.timeout = timeout
         self.send_resolved = send_resolved

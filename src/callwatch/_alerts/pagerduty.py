@@ -9,7 +9,7 @@ from typing import Any
 
 from callwatch._alerts.http import post_json
 from callwatch._alerts.model import Alert, iso
-from callwatch._logging.pipeline import register_secret
+from callwatch._logging.redact import register_secret
 
 __all__ = ["EVENTS_URL", "PagerDutyHandler"]
 

@@ -6,8 +6,7 @@ from typing import Any
 
 from callwatch._alerts.http import post_json
 from callwatch._alerts.model import Alert
-from callwatch._logging.pipeline import register_secret
-from callwatch._logging.redact import redact_url
+from callwatch._logging.redact import redact_url, register_secret
 
 __all__ = ["COLORS", "SlackHandler"]
 

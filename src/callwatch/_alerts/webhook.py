@@ -10,8 +10,7 @@ from typing import Any
 
 from callwatch._alerts.http import post_json
 from callwatch._alerts.model import Alert, iso
-from callwatch._logging.pipeline import register_secret
-from callwatch._logging.redact import redact_url
+from callwatch._logging.redact import redact_url, register_secret
 
 __all__ = ["ZERO_TIME", "WebhookHandler", "alert_annotations", "alert_labels"]
 

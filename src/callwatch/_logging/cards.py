@@ -16,13 +16,14 @@ import re
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable
+from itertools import islice
 
 __all__ = [
     "CARD",
     "CARD_DATA_HINTS",
     "REDACTED",
     "CallDigits",
-    "card_words",
+    "count_digits",
     "redact_card_data",
     "redact_cards",
 ]
@@ -31,7 +32,7 @@ CARD = "[CARD]"
 REDACTED = "[REDACTED]"
 WHOLE_RUN_DIGITS = 24
 # Digit tokens searched window by window in one text; later runs are masked whole.
-_PRECISE_TOKENS = 2048
+_PRECISE_TOKENS = 1024
 _MAX_CARD, _MIN_CARD = 19, 13
 
 _UNITS = {
@@ -59,7 +60,21 @@ _MONTHS = {
     for name in names
 }  # fmt: skip
 # Words that stand for digits; each stands for at most three ("triple one").
-card_words = frozenset((*_UNITS, *_TEENS, *_TENS, "double", "triple"))
+_NUMBER_WORDS = frozenset(w.encode() for w in (*_UNITS, *_TEENS, *_TENS, "double", "triple"))
+# Byte tables for counting in C: letters lowercased (everything else a space) to
+# find digit words, and digits to "0" to count them.
+_WORD_TABLE = bytes(c | 0x20 if chr(c).isascii() and chr(c).isalpha() else 0x20 for c in range(256))
+_DIGIT_TABLE = bytes(0x30 if chr(c).isdigit() and c < 128 else 0x61 for c in range(256))
+
+
+def count_digits(text: str) -> tuple[int, int]:
+    """(ASCII digits, spoken digit words) in ``text``, cheaply."""
+    try:
+        raw = text.encode()
+    except UnicodeEncodeError:  # lone surrogates
+        raw = text.encode("utf-8", "replace")
+    words = raw.translate(_WORD_TABLE).split()
+    return raw.translate(_DIGIT_TABLE).count(0x30), sum(map(_NUMBER_WORDS.__contains__, words))
 
 
 def _alternation(words: Iterable[str]) -> str:
@@ -74,7 +89,7 @@ _SPOKEN = (
 )
 # Letter look-arounds instead of \b keep token boundaries the same after a marker
 # is inserted, which keeps redaction idempotent.
-_TOKEN = rf"(?:(?<![a-z])(?:{_SPOKEN})(?![a-z])|[0-9]+)"
+_TOKEN = rf"(?:[0-9]+|(?<![a-z])(?:{_SPOKEN})(?![a-z]))"
 _SEP = r"(?:[\s,.\-/]{1,4}|[\s,]{1,3}(?:and|dash|hyphen|slash)[\s,]{1,3})"
 _CARD_TOKEN = re.compile(_TOKEN, re.I)
 _CARD_RUN = re.compile(rf"{_TOKEN}(?:{_SEP}{_TOKEN})*", re.I)
@@ -94,7 +109,8 @@ _VALUE_TOKENS = re.compile(_VALUE_TOKEN, re.I)
 _CARD_DATA = re.compile(
     rf"(?<![a-z])(?:(?P<cvv>{_CVV_WORDS})|(?P<expiry>{_EXPIRY_WORDS})|\[CARD\])(?![a-z])"
     rf"(?P<filler>{_FILLER}{{0,8}})"
-    rf"(?P<value>{_VALUE_TOKEN}(?:{_SEP}{_VALUE_TOKEN}){{0,9}})",
+    # Ending where a word ends: the marker must not make what follows a new key.
+    rf"(?P<value>{_VALUE_TOKEN}(?:{_SEP}{_VALUE_TOKEN}){{0,9}})(?![a-z0-9_])",
     re.I,
 )
 # Literals one of which the CVV and expiry rule needs.
@@ -205,7 +221,8 @@ def digit_runs(
         # Each token and separator takes a character at least: short runs need no count.
         if budget <= 0 or (
             end - start > 2 * WHOLE_RUN_DIGITS
-            and len(token_pattern.findall(text, start, end)) > WHOLE_RUN_DIGITS
+            and len(list(islice(token_pattern.finditer(text, start, end), WHOLE_RUN_DIGITS + 1)))
+            > WHOLE_RUN_DIGITS
         ):
             yield start, end, []
             continue
@@ -217,12 +234,13 @@ def digit_runs(
         yield start, end, tokens
 
 
-def _replace(text: str, spans: list[tuple[int, int]], marker: str) -> str:
+def _replace(text: str, spans: list[tuple[int, int, str]]) -> str:
+    """``text`` with each (start, end, marker) span, in order, replaced by its marker."""
     if not spans:
         return text
     pieces: list[str] = []
     last = 0
-    for start, end in spans:
+    for start, end, marker in spans:
         pieces.append(text[last:start])
         pieces.append(marker)
         last = end
@@ -243,16 +261,22 @@ def redact_cards(text: str, digits: int, words: int) -> str:
         spoken = False
     else:
         return text
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[int, int, str]] = []
     for start, end, tokens in digit_runs(text, spoken, _MIN_CARD, _PRECISE_TOKENS):
         # A run read in C only is masked whole: it may hold a card, it is not searched.
-        spans.extend(_run_cards(tokens) if tokens else [(start, end)])
-    return _replace(text, spans, CARD)
+        for span in _run_cards(tokens) if tokens else [(start, end)]:
+            spans.append((*span, CARD))
+    return _replace(text, spans)
 
 
 def _plausible_expiry(digits: str) -> bool:
     month = digits[:1] if len(digits) in (3, 5) else digits[:2]
     return 3 <= len(digits) <= 6 and 1 <= int(month) <= 12
+
+
+def _card_data_shaped(digits: str) -> bool:
+    """A CVV (3–4 digits) or an expiry (a month and a year)."""
+    return 3 <= len(digits) <= 4 or _plausible_expiry(digits)
 
 
 def _card_data(match: re.Match[str]) -> str:
@@ -285,60 +309,87 @@ _CARD_CONTEXT = re.compile(
     rf"\[CARD\]|(?<![a-z])(?:card|credit|debit|visa|mastercard|amex|{_CVV_WORDS})(?![a-z])",
     re.I,
 )
-_RELEVANT = re.compile(rf"[0-9]|{_CARD_CONTEXT.pattern}|(?<![a-z])(?:{_SPOKEN})(?![a-z])", re.I)
+# Literals one of which a card word needs, for a check in C before the expression.
+_CONTEXT_HINTS = ("card", "credit", "debit", "visa", "amex", "cv", "cid", "csc", "security",
+                  "verification")  # fmt: skip
 _CONTEXT_RECORDS = 16
+_CARD_DATA_WORD = re.compile(rf"(?<![a-z])(?:{_CVV_WORDS}|{_EXPIRY_WORDS})(?![a-z])", re.I)
+_ASKED_RECORDS = 2
 _MID_CARD_DIGITS = 6
 _GROUP_DIGITS = 4  # a shorter run ("for", "to") starts no card
 _IIN_FIRST = "23456"  # Mastercard 2-series, Amex/Diners/JCB, Visa, Mastercard, Discover/UnionPay
 
 
 class CallDigits:
-    """Per call: the last digits said and whether the call is collecting a card.
+    """Per call: the last digits said, whether the call is collecting a card, and
+    whether its CVV or expiry was just asked for.
 
     A caller who pauses mid-card is transcribed as two records ("4111 1111",
     then "1111 1111"). The second is masked when, with the first one's digits,
     it completes a card; while a call is collecting a card (a card word or a
     masked card in one of its last 16 records) a run of 6 or more digits that
-    could start a card, or one that continues such digits, is masked too.
-    Bounded: ``max_calls`` calls (least recently logged forgotten first), at
-    most 18 digits each.
+    could start a card, or one that continues such digits, is masked too. After
+    a record naming the CVV or expiry without one, the first number shaped like
+    one in the next two records is masked. Bounded: ``max_calls`` calls (least
+    recently logged forgotten first), at most 18 digits each.
     """
 
     __slots__ = ("_calls", "_max_calls")
 
     def __init__(self, max_calls: int = 1024) -> None:
-        self._calls: OrderedDict[str, tuple[str, int]] = OrderedDict()
+        self._calls: OrderedDict[str, tuple[str, int, int]] = OrderedDict()
         self._max_calls = max_calls
 
     @staticmethod
     def relevant(text: str) -> bool:
-        """Whether ``text`` holds a digit or a card word: anything a call should remember."""
-        return _RELEVANT.search(text) is not None
+        """Whether ``text`` holds a digit, a digit word or a card word: anything a call
+        should remember."""
+        return any(count_digits(text)) or _in_card_context(text) or _asks_card_data(text)
 
     def redact(self, call_id: str, text: str) -> str:
         """``text`` (already redacted on its own) with the digits it shares with its call masked."""
-        tail, context = self._calls.pop(call_id, ("", 0))
-        context = _CONTEXT_RECORDS if _CARD_CONTEXT.search(text) else max(context - 1, 0)
+        tail, context, asked = self._calls.pop(call_id, ("", 0, 0))
+        context = _CONTEXT_RECORDS if _in_card_context(text) else max(context - 1, 0)
         mid_card = context > 0
-        spans: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, str]] = []
         # Only the first run of a text can continue the previous record's digits.
         first = True
-        for start, end, tokens in digit_runs(text, spoken=True):
+        for start, end, tokens in digit_runs(text, spoken=count_digits(text)[1] > 0):
             digits = "".join(token[2] for token in tokens)
-            if (first and _continues_card(tail, digits, mid_card)) or (
+            if first and asked and _card_data_shaped(digits):
+                spans.append((start, end, REDACTED))
+                asked = 0
+            elif (first and _continues_card(tail, digits, mid_card)) or (
                 mid_card and len(digits) >= _MID_CARD_DIGITS and digits[0] in _IIN_FIRST
             ):
-                spans.append((start, end))
+                spans.append((start, end, CARD))
             following = _next_tail(tail if first else "", digits, mid_card)
             # A short number ("took 350 ms" between two utterances) leaves the tail as it was.
             if following or len(digits) >= _GROUP_DIGITS:
                 tail = following
             first = False
-        if tail or context:
-            self._calls[call_id] = (tail, context)
+        asked = _ASKED_RECORDS if _asks_card_data(text) else max(asked - 1, 0)
+        if tail or context or asked:
+            self._calls[call_id] = (tail, context, asked)
             if len(self._calls) > self._max_calls:
                 self._calls.popitem(last=False)
-        return _replace(text, spans, CARD)
+        return _replace(text, spans)
+
+
+def _asks_card_data(text: str) -> bool:
+    """Whether ``text`` names the CVV or expiry without giving it (a prompt)."""
+    return (
+        REDACTED not in text
+        and any(hint in text for hint in CARD_DATA_HINTS)
+        and _CARD_DATA_WORD.search(text) is not None
+    )
+
+
+def _in_card_context(text: str) -> bool:
+    if CARD in text:
+        return True
+    lowered = text.lower()
+    return any(hint in lowered for hint in _CONTEXT_HINTS) and bool(_CARD_CONTEXT.search(text))
 
 
 def _continues_card(tail: str, digits: str, mid_card: bool) -> bool:

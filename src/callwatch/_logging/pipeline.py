@@ -11,7 +11,6 @@ import contextlib
 import logging
 import os
 import socket
-from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from time import time_ns
@@ -21,14 +20,13 @@ from orjson import dumps
 
 from callwatch import _runtime
 from callwatch._logging import records
-from callwatch._logging import redact as _redact
 from callwatch._logging.audit import AuditChain
 from callwatch._logging.console import pretty
 from callwatch._logging.files import log_path
-from callwatch._logging.keys import KeyRedactor
 from callwatch._logging.otel import trace_processor
-from callwatch._logging.redact import REDACTED, RedactProcessor, redact_text
-from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render, safe_repr
+from callwatch._logging.records import Origin, own_record
+from callwatch._logging.redact import RedactProcessor, redact_name, register_secret
+from callwatch._logging.render import OPTIONS, default, escape_line_breakers, render
 from callwatch._logging.retention import Maintenance
 from callwatch._logging.stats import STATS
 from callwatch._logging.stdlib import BridgeHandler
@@ -52,7 +50,6 @@ __all__ = [
     "current",
     "handlers",
     "processors",
-    "register_secret",
 ]
 
 Processor = Callable[[Any, str, dict[str, Any]], "dict[str, Any] | None"]
@@ -63,7 +60,6 @@ METHOD_NAMES = {10: "debug", 20: "info", 30: "warning", 40: "error", 50: "critic
 
 # The message of a record that could not be built; nothing of the original is kept.
 UNBUILDABLE = "[callwatch: record could not be built]"
-_NAMES_LIMIT = 4096
 
 # Kinds of record, each with its own destination files.
 LOG, AUDIT, TIMER = 0, 1, 2
@@ -80,20 +76,20 @@ class Pipeline:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.min_level = LEVELS[settings.log_level]
-        self.app = settings.app_name
-        self.environment = settings.environment
         # Once per process: a forked worker builds its own pipeline, with its own pid.
-        self.host = socket.gethostname()
-        self.pid = os.getpid()
+        self.origin = Origin(
+            settings.app_name, settings.environment, socket.gethostname(), os.getpid()
+        )
+        self.app, self.environment = self.origin.app, self.origin.environment
+        self.host, self.pid = self.origin.host, self.origin.pid
         self.max_field_chars = settings.max_field_chars
         self.capture: list[dict[str, Any]] | None = None
         self.pii = settings.redact_pii
-        # Logger names and call ids repeat: each is bounded and redacted once.
-        self.names: dict[str, str] = {}
         self._said_unbuildable = False
         # The bound method, not the object: calling an instance costs a slot lookup.
-        self.keys = KeyRedactor(settings.redact_pii)
-        chain: list[Processor] = [RedactProcessor(settings.redact_pii).__call__, self.keys.__call__]
+        # Fields are cut to LOG_MAX_FIELD_CHARS before they are scanned, not after.
+        redact = RedactProcessor(settings.redact_pii, settings.max_field_chars)
+        chain: list[Processor] = [redact.__call__]
         add_trace_ids = trace_processor()
         if add_trace_ids is not None:
             chain.append(add_trace_ids)
@@ -102,13 +98,7 @@ class Pipeline:
         self.json_console = None if not settings.console else not settings.development
         self.colour = os.isatty(1) if self.json_console is False else False
         self.audit = AuditChain(settings.audit_hmac_key)
-        self.writer = Writer(settings, handlers, self.notice)
-        self.submit = self.writer.submit
-        # The writer's queue, read inline on the hot path (None once stopped).
-        self.queue: deque[Item] | None = self.writer.queue
-        self.queue_capacity = settings.queue_size
-        self.high_water = self.writer.high_water
-        self.wake = self.writer.wake
+        self.writer = Writer(settings, handlers, self.origin, self.json_console, self.colour)
         self.queued_sinks = HANDLERS | APP | (CONSOLE if self.json_console else 0)
         self.timer_sinks = self.queued_sinks | PERFORMANCE
         if settings.files:
@@ -118,7 +108,7 @@ class Pipeline:
         self.maintenance = (
             Maintenance(settings.log_dir, settings.retention) if settings.files else None
         )
-        self.bridge = BridgeHandler(self.emit)
+        self.bridge = BridgeHandler(self.emit, self.call_failed)
 
     def emit(
         self,
@@ -147,11 +137,10 @@ class Pipeline:
             call_id = _call_id.get()
             if call_id is None and "call_id" in extra:
                 call_id = bounded_call_id(extra["call_id"])  # audit_log(call_id=...)
-            names = self.names
             record: dict[str, Any] = {
                 "timestamp": timestamp,
                 "level": LEVEL_NAMES[levelno],
-                "logger": names.get(logger) or self.clean_name(logger),
+                "logger": logger,
                 "function": function,
                 "line": line,
                 "message": message,
@@ -159,7 +148,7 @@ class Pipeline:
                 "environment": self.environment,
                 "host": self.host,
                 "pid": self.pid,
-                "call_id": call_id and (names.get(call_id) or self.clean_name(call_id)),
+                "call_id": call_id,
                 "extra": extra,
             }
             if exception is not None:
@@ -193,13 +182,7 @@ class Pipeline:
                     rendered if sinks & CONSOLE else None,
                     levelno,
                 )
-                queue = self.queue
-                if queue is not None and len(queue) < self.queue_capacity:
-                    queue.append(item)
-                    if len(queue) >= self.high_water and not self.wake.is_set():
-                        self.wake.set()
-                else:
-                    self.submit(item)
+                self.writer.submit(item)
                 return
             self._dispatch(record, rendered, levelno, kind)
         except Exception as exc:
@@ -223,7 +206,7 @@ class Pipeline:
         elif levelno >= ERROR:
             self.writer.write_now(item)
         else:
-            self.submit(item)
+            self.writer.submit(item)
 
     def _append_audit(self, record: dict[str, Any], day: str) -> None:
         if not self.settings.files:
@@ -238,25 +221,6 @@ class Pipeline:
 
     def render(self, record: dict[str, Any]) -> bytes:
         return render(record, self.max_field_chars)
-
-    def notice(self, message: str, extra: dict[str, object]) -> None:
-        """A WARNING about the pipeline itself (drops), logged from inside the writer."""
-        self.emit(logging.WARNING, "callwatch", "writer", 0, message, dict(extra))
-
-    def clean_name(self, name: str) -> str:
-        """A logger name or call id as records show it: bounded (as call ids are), redacted,
-        then remembered."""
-        cleaned = redact_text(bounded_call_id(name) or "", pii=self.pii)
-        names = self.names
-        if len(names) >= _NAMES_LIMIT:
-            names.clear()
-        names[name] = cleaned
-        return cleaned
-
-    def forget_clean(self) -> None:
-        """Texts remembered as clean may hold a secret registered since."""
-        self.names.clear()
-        self.keys.forget()
 
     def failed(
         self,
@@ -276,20 +240,17 @@ class Pipeline:
         STATS.add("internal_errors")
         error_type = type(exc).__name__
         try:
-            record: dict[str, Any] = {
-                "timestamp": timestamp,
-                "level": LEVEL_NAMES.get(levelno, "ERROR"),
-                "logger": self._safe_name(logger),
-                "function": self._safe_name(function),
-                "line": line if type(line) is int else 0,
-                "message": UNBUILDABLE,
-                "app": self.app,
-                "environment": self.environment,
-                "host": self.host,
-                "pid": self.pid,
-                "call_id": self._safe_name(_call_id.get()),
-                "extra": {"error_type": error_type},
-            }
+            record = own_record(
+                self.origin,
+                LEVEL_NAMES.get(levelno, "ERROR"),
+                self._safe_name(function) or "?",
+                UNBUILDABLE,
+                {"error_type": error_type},
+                logger=self._safe_name(logger) or "?",
+                line=line if type(line) is int else 0,
+                call_id=self._safe_name(_call_id.get()),
+                at=timestamp,
+            )
             if self.capture is not None:
                 self.capture.append(record)
             else:
@@ -305,27 +266,19 @@ class Pipeline:
                     f"{UNBUILDABLE!r}, counted in internal_errors\n".encode(),
                 )
 
-    def call_failed(self, exc: Exception, levelno: int, kind: int, logger: str) -> None:
-        """A logging call failed before its record reached :meth:`emit`: log the marker."""
-        STATS.add("internal_errors")
-        marker = {"error_type": type(exc).__name__}
-        self.emit(levelno, logger, "?", 0, UNBUILDABLE, marker, None, kind)
+    def call_failed(self, exc: Exception, levelno: int, logger: str, kind: int = LOG) -> None:
+        """A logging call failed before its record reached :meth:`emit`: write the marker."""
+        if levelno >= self.min_level or kind == AUDIT:
+            self.failed(exc, records.timestamp(), levelno, kind, logger, "?", 0)
 
     def _safe_name(self, name: object) -> str | None:
-        if name is None:
-            return None
-        try:
-            return self.clean_name(name if type(name) is str else safe_repr(name))
-        except Exception:
-            return REDACTED
+        return None if name is None else redact_name(name, pii=self.pii)
 
     def stop(self, timeout: float) -> None:
         """Flush and stop background work; records logged afterwards are written directly."""
         if self.maintenance is not None:
             self.maintenance.stop(min(timeout, 1.0))
         self.writer.stop(timeout)
-        self.queue = None
-        self.submit = self.writer.write_now
         self.audit.close()
 
 
@@ -344,17 +297,6 @@ def _writability_problem(log_dir: Path) -> OSError | None:
 current: Pipeline | None = None
 
 
-def register_secret(text: str | None) -> None:
-    """Mask a configured secret (a token, a key, a webhook URL) wherever callwatch shows text."""
-    register = getattr(_redact, "register_secret", None)
-    if not text or register is None:
-        return
-    register(text)
-    pipeline = current
-    if pipeline is not None:
-        pipeline.forget_clean()
-
-
 def _start(settings: Settings) -> None:
     global current
     for secret in (
@@ -363,7 +305,8 @@ def _start(settings: Settings) -> None:
         settings.alert_webhook_url,
         settings.slack_webhook_url,
     ):
-        register_secret(secret)
+        if secret:
+            register_secret(secret)  # masked wherever it is quoted, from now on
     pipeline = Pipeline(settings)
     root = logging.getLogger()
     for handler in list(root.handlers):

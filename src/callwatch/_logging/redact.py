@@ -26,6 +26,7 @@ import datetime as dt
 import enum
 import itertools
 import re
+import threading
 import unicodedata
 import uuid
 from typing import Any
@@ -36,7 +37,7 @@ from callwatch._logging.cards import (
     CARD_DATA_HINTS,
     REDACTED,
     CallDigits,
-    card_words,
+    count_digits,
     redact_card_data,
     redact_cards,
 )
@@ -78,11 +79,6 @@ _CUT_MARGIN = 1024
 # key -> is it secret, for keys whose own text holds nothing to mask.
 _plain_keys: dict[Any, bool] = {}
 
-# Byte tables for counting in C: letters lowercased (everything else a space) to
-# find digit words, and digits to "0" to count them.
-_WORD_TABLE = bytes(c | 0x20 if chr(c).isascii() and chr(c).isalpha() else 0x20 for c in range(256))
-_DIGIT_TABLE = bytes(0x30 if chr(c).isdigit() and c < 128 else 0x61 for c in range(256))
-_NUMBER_WORDS = frozenset(word.encode() for word in card_words)
 _SPOKEN_MIN_CHARS = 14  # five two-letter digit words and their separators
 
 _EMAIL = re.compile(r"(?<![\w.+\-])[\w.+\-]++@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
@@ -108,8 +104,7 @@ _WORD_HINTS = ("earer", "EARER", "oken", "OKEN", *CARD_DATA_HINTS)
 # Invisible characters that could split a number or a key, and digits of every script.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
 _UNICODE_DIGIT = re.compile(r"(?![0-9])\d")
-# Fullwidth ASCII (U+FF01-U+FF5E) and the ideographic space, as their ASCII forms.
-_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 _MAX_PASSES = 4
 
@@ -121,7 +116,11 @@ _clean_pii: set[str] = set()
 _MIN_SECRET_CHARS = 6
 _MAX_SECRETS = 256
 _URL_SECRET_PART_CHARS = 12
-_secrets: dict[str, None] = {}
+_registered: dict[str, None] = {}  # in the order registered
+_registering = threading.Lock()
+# What texts are scrubbed of, longest first so a URL is masked whole before its path;
+# replaced, never changed, so redaction in other threads reads it without a lock.
+_secrets: tuple[str, ...] = ()
 
 
 def register_secret(text: str) -> None:
@@ -143,19 +142,18 @@ def register_secret(text: str) -> None:
             parts.extend(url.path.split("/"))
             parts.extend(value for _, value in parse_qsl(url.query))
             parts = [text, *(p for p in parts[1:] if len(p) >= _URL_SECRET_PART_CHARS)]
-    for part in parts:
-        if len(part) >= _MIN_SECRET_CHARS and part not in _secrets:
-            _secrets[part] = None
-            if len(_secrets) > _MAX_SECRETS:
-                del _secrets[next(iter(_secrets))]
-    # The longest first, so a URL is masked whole before its path is looked for.
-    ordered = sorted(_secrets, key=len, reverse=True)
-    _secrets.clear()
-    _secrets.update(dict.fromkeys(ordered))
-    # Texts remembered as clean may hold the new secret.
-    _clean.clear()
-    _clean_pii.clear()
-    _plain_keys.clear()
+    global _secrets
+    with _registering:
+        for part in parts:
+            if len(part) >= _MIN_SECRET_CHARS and part not in _registered:
+                _registered[part] = None
+                if len(_registered) > _MAX_SECRETS:
+                    del _registered[next(iter(_registered))]
+        _secrets = tuple(sorted(_registered, key=len, reverse=True))
+        # Texts remembered as clean may hold the new secret.
+        _clean.clear()
+        _clean_pii.clear()
+        _plain_keys.clear()
 
 
 def _scrub_registered(text: str) -> str:
@@ -168,19 +166,10 @@ def _scrub_registered(text: str) -> str:
 # ------------------------------------------------------------------ text rules
 
 
-def _counts(text: str) -> tuple[int, int]:
-    """(ASCII digits, spoken digit words) in ``text``, cheaply."""
-    try:
-        raw = text.encode()
-    except UnicodeEncodeError:  # lone surrogates
-        raw = text.encode("utf-8", "replace")
-    words = raw.translate(_WORD_TABLE).split()
-    return raw.translate(_DIGIT_TABLE).count(0x30), sum(map(_NUMBER_WORDS.__contains__, words))
-
-
 def _redact_slow(text: str, pii: bool) -> str:
-    # A marker can bring two pieces together that no rule matched apart ("001Password=0"
-    # once its CVV is masked): repeat until nothing changes, so masking is idempotent.
+    # A marker can bring two pieces together that no rule matched apart ("[CARD].010"
+    # once the card before it is masked): repeat until nothing changes, so masking
+    # twice gives what masking once gave.
     for _ in range(_MAX_PASSES):
         masked = _redact_pass(text, pii)
         if masked == text:
@@ -192,7 +181,7 @@ def _redact_slow(text: str, pii: bool) -> str:
 def _redact_pass(text: str, pii: bool) -> str:
     # Card numbers first: their marker may expose a key=value pair that was glued
     # to the digits, and no later marker creates digits; the CVV and expiry last.
-    digits, words = _counts(text)
+    digits, words = count_digits(text)
     text = redact_secrets(redact_cards(text, digits, words))
     if pii:
         if "@" in text:
@@ -212,18 +201,18 @@ def _may_hold_something(text: str, pii: bool) -> bool:
     if any(hint in text for hint in _WORD_HINTS):
         return True
     # Letters and punctuation only: a card can only be spoken, in thirteen digits.
-    return len(text) >= _SPOKEN_MIN_CHARS and _counts(text)[1] >= 5
+    return len(text) >= _SPOKEN_MIN_CHARS and count_digits(text)[1] >= 5
 
 
 def _normalise(text: str) -> str:
-    """Fullwidth forms folded, every script's decimal digits as ASCII, invisible
-    characters removed: what a reader sees is what the rules match.
+    """Fullwidth forms folded to ASCII, every script's digits read as ASCII, invisible
+    characters removed: what a reader sees as a digit or a letter is one to the rules.
 
-    Not NFKC: it turns ``¼`` into ``1⁄4`` and ``²`` into ``2``, whose digits then
-    glue onto a card number next to them and hide it from the Luhn check.
+    Only these: a wider folding (NFKC) would turn ``¼`` into digits and move the
+    boundaries between numbers a reader sees.
     """
-    text = _INVISIBLE.sub("", text).translate(_FULLWIDTH)
-    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
+    text = _INVISIBLE.sub("", text.translate(_FULLWIDTH))
+    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.digit(m.group(), 0)), text)
 
 
 def _redact_text(text: str, pii: bool) -> str:
@@ -488,7 +477,7 @@ _UTTERANCE_KEYS = frozenset(
 
 class RedactProcessor:
     """Pipeline processor masking the message, logger name, call id, every extra (keys too)
-    and the exception text, each cut to ``max_field_chars`` first.
+    and the exception text, each cut to ``max_field_chars`` (``LOG_MAX_FIELD_CHARS``) first.
 
     The record dict belongs to the pipeline and is updated in place; the user's
     ``extra`` dict (and anything inside it) is copied on write, never changed.
@@ -498,7 +487,7 @@ class RedactProcessor:
 
     __slots__ = ("_calls", "_clean", "_quiet", "_redactor", "pii")
 
-    def __init__(self, pii: bool, max_field_chars: int | None = None) -> None:
+    def __init__(self, pii: bool, max_field_chars: int = 16384) -> None:
         self.pii = pii
         self._clean = _clean_pii if pii else _clean
         self._redactor = _Redactor(pii, max_field_chars)
@@ -507,11 +496,17 @@ class RedactProcessor:
         self._quiet: set[str] = set()
 
     def __call__(self, logger: Any, method_name: str, record: dict[str, Any]) -> dict[str, Any]:
+        # Unrolled and inlined: this runs for every record, and most hold nothing to mask.
         clean, redactor = self._clean, self._redactor
-        for field in ("message", "logger", "call_id"):
-            text = record.get(field)
-            if type(text) is str and text not in clean:
-                record[field] = redactor.text(text)
+        message = record.get("message")
+        if type(message) is str and message not in clean:
+            record["message"] = redactor.text(message)
+        name = record.get("logger")
+        if type(name) is str and name not in clean:
+            record["logger"] = redactor.text(name)
+        call_id = record.get("call_id")
+        if call_id is not None and not (type(call_id) is str and call_id in clean):
+            record["call_id"] = call_id = redactor.value(call_id, 0, set())
         extra = record.get("extra")
         if type(extra) is dict:
             # A cheap pass first: most extras are known-clean texts and numbers under known keys.
@@ -528,8 +523,10 @@ class RedactProcessor:
         exception = record.get("exception")
         if exception:
             record["exception"] = redactor.value(exception, 0, set())
-        call_id = record.get("call_id")
-        if type(call_id) is str:
+        if type(call_id) is str and (
+            (type(message) is str and message not in self._quiet)
+            or (type(extra) is dict and not _UTTERANCE_KEYS.isdisjoint(extra))
+        ):
             self._follow_call(call_id, record)
         return record
 
@@ -542,13 +539,8 @@ class RedactProcessor:
             extra = record.get("extra")
             if type(extra) is not dict:
                 return
-            for key, value in extra.items():
-                if (
-                    type(value) is str
-                    and type(key) is str
-                    and key.lower() in _UTTERANCE_KEYS
-                    and not self._is_quiet(value)
-                ):
+            for key, value in list(extra.items()):
+                if key in _UTTERANCE_KEYS and type(value) is str and not self._is_quiet(value):
                     masked = self._calls.redact(call_id, value)
                     if masked != value:
                         record["extra"] = extra = {**extra, key: masked}

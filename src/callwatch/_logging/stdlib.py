@@ -29,22 +29,37 @@ def level_name(levelno: int) -> int:
 Emit = Callable[[int, str, str, int, str, dict[str, Any], "dict[str, Any] | None"], None]
 
 
-class BridgeHandler(logging.Handler):
-    """Installed on the root logger: turns each stdlib record into a callwatch record."""
+Failed = Callable[[Exception, int, str], None]
 
-    def __init__(self, emit: Emit) -> None:
+
+class BridgeHandler(logging.Handler):
+    """Installed on the root logger: turns each stdlib record into a callwatch record.
+
+    It never raises: logging's own error handler would print the record's raw
+    message on stderr. A record it cannot read is handed to ``failed`` instead.
+    """
+
+    def __init__(self, emit: Emit, failed: Failed) -> None:
         super().__init__(logging.NOTSET)
         self._emit = emit
+        self._failed = failed
 
     def emit(self, record: logging.LogRecord) -> None:
+        levelno = logging.INFO
         try:
-            message = record.getMessage()
-        except Exception:
-            message = f"{record.msg!r} % {record.args!r}"
-        extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
-        exception = describe_exception(*record.exc_info) if record.exc_info else None
+            levelno = level_name(record.levelno)
+            try:
+                message = record.getMessage()
+            except Exception:
+                message = f"{record.msg!r} % {record.args!r}"
+            extra = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+            exception = describe_exception(*record.exc_info) if record.exc_info else None
+        except Exception as exc:
+            name = getattr(record, "name", None)
+            self._failed(exc, levelno, name if isinstance(name, str) else "?")
+            return
         self._emit(
-            level_name(record.levelno),
+            levelno,
             record.name,
             record.funcName,
             record.lineno,

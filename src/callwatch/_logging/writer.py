@@ -6,6 +6,10 @@ thread drains at least every ``flush_interval_ms``. ERROR/CRITICAL and audit
 records go through :meth:`Writer.write_now`, which drains what is queued and
 writes the record before returning, so a SIGKILL right after cannot lose it and
 each file keeps the order in which this process logged.
+
+The writer alone decides what is queued, dropped or written, counts it, and
+writes its own WARNING when records were lost: nothing it does calls back up
+into the pipeline.
 """
 
 from __future__ import annotations
@@ -24,7 +28,10 @@ from typing import Any
 
 import orjson
 
+from callwatch._logging.console import pretty
 from callwatch._logging.files import DayFiles, log_path
+from callwatch._logging.records import Origin, own_record
+from callwatch._logging.render import render
 from callwatch._logging.stats import STATS
 from callwatch.config import Settings
 
@@ -62,20 +69,26 @@ class Writer:
         self,
         settings: Settings,
         handlers: list[AttachedHandler],
-        notice: Callable[[str, dict[str, object]], None],
+        origin: Origin,
+        json_console: bool | None,
+        colour: bool = False,
     ) -> None:
         self.queue: deque[Item] = deque()
         self._capacity = settings.queue_size
-        self.high_water = max(1, min(_BATCH, settings.queue_size // 4))
+        self._high_water = max(1, min(_BATCH, settings.queue_size // 4))
         self._block = settings.queue_policy == "block"
         self._block_sec = settings.queue_block_ms / 1000.0
         self._interval = settings.flush_interval_ms / 1000.0
         self._files = DayFiles(settings.log_dir) if settings.files else None
         self._handlers = handlers
-        self._notice = notice
+        # For the writer's own WARNINGs: who writes, and how the console shows them.
+        self._origin = origin
+        self._notices = logging.getLevelName(settings.log_level) <= logging.WARNING
+        self._json_console = json_console
+        self._colour = colour
         self._lock = threading.RLock()
         self._drop_lock = threading.Lock()
-        self.wake = threading.Event()
+        self._wake = threading.Event()
         self._stopping = False
         self._queue_drops = 0  # drops of the current queue-full episode
         self._disk_drops = 0  # lines lost in the current write-failure episode
@@ -87,14 +100,17 @@ class Writer:
     # -- caller side -------------------------------------------------------------
 
     def submit(self, item: Item) -> None:
-        """Queue a line without waiting on the disk; the queue-full policy decides."""
+        """Queue a line without waiting on the disk; the queue-full policy decides.
+
+        The hot path of every DEBUG/INFO/WARNING record: kept to a few steps.
+        """
         queue = self.queue
-        if len(queue) >= self._capacity and not self._make_room():
+        if len(queue) < self._capacity or self._make_room():
+            queue.append(item)
+            if len(queue) >= self._high_water and not self._wake.is_set():
+                self._wake.set()
+        else:
             self._drop_queued()
-            return
-        queue.append(item)
-        if len(queue) >= self.high_water and not self.wake.is_set():
-            self.wake.set()
 
     def write_now(self, item: Item) -> None:
         """Write everything queued, then ``item``, before returning (durable records)."""
@@ -111,10 +127,11 @@ class Writer:
             self._drain_locked()
 
     def stop(self, timeout: float) -> None:
-        """Flush, stop the thread and close the files."""
+        """Flush and stop the thread; lines handed over afterwards are written at once."""
         self._stopping = True
-        self.wake.set()
+        self._wake.set()
         self._thread.join(timeout)
+        self.submit = self.write_now  # type: ignore[method-assign]
         with self._lock:
             self._drain_locked()
             if self._files is not None:
@@ -124,7 +141,7 @@ class Writer:
         if not self._block or threading.current_thread() is self._thread:
             return False
         deadline = time.monotonic() + self._block_sec
-        self.wake.set()
+        self._wake.set()
         while len(self.queue) >= self._capacity:
             if time.monotonic() >= deadline:
                 return False
@@ -135,21 +152,21 @@ class Writer:
         # Kept cheap: under a stalled disk this runs for every record.
         with self._drop_lock:
             self._queue_drops += 1
-            STATS.dropped += 1
             first = self._queue_drops == 1
+        STATS.add("dropped")
         if first:
             _say(
                 f"log queue full ({self._capacity} records): dropping DEBUG/INFO/WARNING "
                 "records until the writer catches up"
             )
-            self.wake.set()
+            self._wake.set()
 
     # -- writer side -------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stopping:
-            self.wake.wait(self._interval)
-            self.wake.clear()
+            self._wake.wait(self._interval)
+            self._wake.clear()
             try:
                 self.flush()
             except Exception as exc:  # the writer thread must survive anything
@@ -158,22 +175,26 @@ class Writer:
 
     def _drain_locked(self) -> None:
         queue = self.queue
-        while queue:
-            batch = []
-            pop = queue.popleft
-            for _ in range(_BATCH):
-                try:
-                    batch.append(pop())
-                except IndexError:
-                    break
-            self._write_batch(batch)
-        if self._queue_drops:
+        while True:
+            while queue:
+                batch = []
+                pop = queue.popleft
+                for _ in range(_BATCH):
+                    try:
+                        batch.append(pop())
+                    except IndexError:
+                        break
+                self._write_batch(batch)
+            if not self._queue_drops:
+                return
             with self._drop_lock:
                 dropped, self._queue_drops = self._queue_drops, 0
             self._notice(
                 "Log records dropped: the log queue was full",
                 {"dropped_records": dropped, "queue_size": self._capacity},
             )
+            if not self._notices:
+                return
 
     def _write_batch(self, batch: list[Item]) -> None:
         self._in_writer.active = True
@@ -213,7 +234,7 @@ class Writer:
         except OSError as exc:
             self.report_failure(log_path(self._files.log_dir, category, day), exc, len(lines))
         else:
-            STATS.written += len(lines)
+            STATS.add("written", len(lines))
             if self._failing:
                 self.report_success()
 
@@ -246,6 +267,19 @@ class Writer:
         self._notice(
             "Log records dropped: log files were not writable", {"dropped_records": dropped}
         )
+
+    def _notice(self, message: str, extra: dict[str, Any]) -> None:
+        """The writer's own WARNING about lost records, queued behind what it wrote."""
+        if not self._notices:
+            return
+        record = own_record(self._origin, "WARNING", "writer", message, extra)
+        line = render(record)
+        console = None
+        if self._json_console is not None:
+            console = line if self._json_console else pretty(record, self._colour)
+        sinks = HANDLERS | APP | (CONSOLE if console is not None else 0)
+        self.queue.append((sinks, record["timestamp"][:10], line, console, logging.WARNING))
+        self._wake.set()
 
     def _call_handlers(self, batch: list[Item]) -> None:
         for attached in self._handlers:

@@ -9,6 +9,7 @@ metrics expose beside the other dropped counts.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 
@@ -96,4 +97,4 @@ def _warn(message: str, extra: dict[str, object]) -> None:
 
     current = pipeline.current
     if current is not None:
-        current.notice(message, extra)
+        current.emit(logging.WARNING, "callwatch", "otlp_export", 0, message, dict(extra))

@@ -134,31 +134,32 @@ def format_record(
     """A record as one readable line: time, level, logger, call id, message, extra fields.
 
     The time is the UTC clock (``10:00:00.123``), or with ``full_time`` the UTC
-    date and time (``2024-01-05T10:00:00.123Z``).
+    date and time (``2024-01-05T10:00:00.123Z``). Every part is cut to a
+    screenful, so a hostile record cannot flood the terminal.
     """
     stamp = parse_timestamp(record.get("timestamp"))
-    clock = str(record.get("timestamp", "?"))
+    clock = _short(str(record.get("timestamp", "?")))
     if stamp is not None:
         stamp = stamp.astimezone(timezone.utc)
         clock = stamp.strftime("%Y-%m-%dT%H:%M:%S.%f" if full_time else "%H:%M:%S.%f")[:-3]
         clock += "Z" if full_time else ""
-    level = str(record.get("level", "?"))
+    level = _short(str(record.get("level", "?")))
     segments: list[Segment] = [
         (clock, "dim"),
         (" ", ""),
         (f"{level:<8}", LEVEL_STYLES.get(level, "")),
         (" ", ""),
-        (str(record.get("logger", "")), "cyan"),
+        (_short(str(record.get("logger", ""))), "cyan"),
     ]
     call_id = record.get("call_id")
     if show_call_id and call_id:
-        segments.append((f" [{call_id}]", "magenta"))
+        segments.append((f" [{_short(str(call_id))}]", "magenta"))
     message = _short(record.get("message", ""), _MAX_TEXT)
     segments.append((f"  {message}", "bold" if level != "DEBUG" else ""))
     extra = record.get("extra")
     if isinstance(extra, dict) and extra:
-        pairs = " ".join(f"{key}={_short(value)}" for key, value in extra.items())
-        segments.append((f"  {pairs}", "dim"))
+        pairs = " ".join(f"{_short(key)}={_short(value)}" for key, value in extra.items())
+        segments.append((f"  {_short(pairs, _MAX_TEXT)}", "dim"))
     exception = record.get("exception")
     if isinstance(exception, dict):
         what = _short(f"{exception.get('type')}: {exception.get('message')}", _MAX_TEXT)
@@ -167,7 +168,8 @@ def format_record(
         if isinstance(frames, list) and frames and isinstance(frames[-1], dict):
             last = frames[-1]
             where = f"{last.get('file', last.get('filename', '?'))}:{last.get('line', '?')}"
-            segments.append((f"\n    at {where} in {last.get('function', '?')}", "dim red"))
+            at = _short(f"at {where} in {last.get('function', '?')}", _MAX_TEXT)
+            segments.append((f"\n    {at}", "dim red"))
     return segments
 
 

@@ -15,8 +15,9 @@ The engine is reusable and does not care where records come from:
   bounded: past ``max_records`` only the first and last halves are kept and
   :attr:`CallTrace.not_shown` counts the rest (stages and times count all).
 - :func:`collect` is the log-file source: it streams every file under a log
-  directory and feeds the call's records to a new :class:`CallTrace`; it
-  never raises for what it reads, problems land in ``trace.stats``.
+  directory (or those of the last ``days`` UTC days) and feeds the call's
+  records to a new :class:`CallTrace`; it never raises for what it reads,
+  problems land in ``trace.stats``.
 - :func:`as_json` is the story as ``callwatch trace CALL_ID --json`` prints
   it, a plain ``dict`` ready for any JSON encoder.
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +35,14 @@ import orjson
 
 from callwatch.cli._files import (
     MAX_LINE,
+    LogFile,
     ReadStats,
     find_log_files,
     parse_line,
     read_ahead,
 )
 from callwatch.cli._render import Output, format_record, parse_timestamp
+from callwatch.cli._turns import print_turns, turns_of
 
 __all__ = ["DEFAULT_MAX_RECORDS", "CallTrace", "Stage", "add_parser", "as_json", "collect", "run"]
 
@@ -75,8 +78,8 @@ class Stage:
 class CallTrace:
     """The records of one call and what they add up to.
 
-    Copies are recognised among the last 262,144 distinct records taken,
-    which covers every call a voice agent makes.
+    Copies are recognised among up to 262,144 records remembered at once
+    (then the memory starts afresh), far more than any call makes.
     """
 
     call_id: str
@@ -188,6 +191,12 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=f"records shown at most: the first and last halves ({DEFAULT_MAX_RECORDS})",
     )
     parser.add_argument(
+        "--days",
+        type=_positive,
+        metavar="N",
+        help="read only the last N UTC days, today included (default: every day kept)",
+    )
+    parser.add_argument(
         "--clickhouse", metavar="URL",
         help="read the fleet's records from this ClickHouse (HTTP, e.g. http://ch:8123) "
         "instead of log files: the otel_logs table of database otel or default",
@@ -211,9 +220,11 @@ def run(args: argparse.Namespace, out: Output) -> int:
     if not log_dir.is_dir():
         out.error(f"no log directory at {log_dir}")
         return 2
-    total = sum(f.size for f in find_log_files(log_dir))
+    total = sum(f.size for f in _files(log_dir, args.days))
     with out.progress("tracing", total, min_total=_PROGRESS_MIN_BYTES) as advance:
-        trace = collect(log_dir, args.call_id, advance, max_records=args.max_records)
+        trace = collect(
+            log_dir, args.call_id, advance, max_records=args.max_records, days=args.days
+        )
     _report_reading(trace.stats, args.call_id, out)
     return _answer(trace, args, out, f"{trace.stats.files} file(s) under {log_dir}")
 
@@ -253,12 +264,17 @@ def collect(
     advance: Callable[[float], None] = lambda _bytes: None,
     *,
     max_records: int = DEFAULT_MAX_RECORDS,
+    days: int | None = None,
 ) -> CallTrace:
-    """Read every log file under ``log_dir`` and keep the records of ``call_id``."""
+    """Read the log files under ``log_dir`` and keep the records of ``call_id``.
+
+    ``days`` limits the reading to the files of the last ``days`` UTC days,
+    today included, which bounds the work on a directory that keeps months.
+    """
     trace = CallTrace(call_id, max_records)
     # The id as a whole JSON string, quotes and escapes included: ast-1 is not ast-10.
     needle = orjson.dumps(call_id)
-    files = find_log_files(log_dir, stats=trace.stats)
+    files = _files(log_dir, days, trace.stats)
     # Files are read ahead on threads but added in file order, so the audit copy wins.
     for log_file, lines in read_ahead(files, needle, trace.stats, _THREADS):
         if not lines:
@@ -268,6 +284,14 @@ def collect(
             if record is not None and _belongs(record, call_id):
                 trace.add(log_file.category, record)
     return trace
+
+
+def _files(log_dir: Path, days: int | None, stats: ReadStats | None = None) -> list[LogFile]:
+    files = find_log_files(log_dir, stats=stats)
+    if days is None:
+        return files
+    first = (datetime.now(timezone.utc).date() - timedelta(days=days - 1)).isoformat()
+    return [f for f in files if f.day >= first]
 
 
 def _belongs(record: dict[str, Any], call_id: str) -> bool:
@@ -293,6 +317,7 @@ def as_json(trace: CallTrace) -> dict[str, Any]:
         "total_ms": None if trace.total_ms is None else round(trace.total_ms, 3),
         "stages": {name: stage.as_dict() for name, stage in trace.stages.items()},
         "stage_total_ms": round(trace.stage_total_ms, 3),
+        "turns": turns_of(records),
         "records": [record for _, record in records],
         "records_not_shown": trace.not_shown,
         "records_not_shown_at": trace.shown_before_gap if trace.not_shown else None,
@@ -341,5 +366,6 @@ def _print(trace: CallTrace, out: Output) -> None:
                 (f"  {row['failures']}", "red" if row["failures"] else "dim"),
             )
         out.text(f"{'sum of stages':<34}{trace.stage_total_ms:>12.1f}", "bold")
+    print_turns(turns_of(trace.records), out)
     if total is not None:
         out.text(f"total (first to last record): {total / 1000:.3f} s", "bold")

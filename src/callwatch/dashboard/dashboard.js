@@ -1,91 +1,22 @@
-// callwatch live dashboard: polls the monitoring routes beside this page and draws them.
-// No dependencies, no external requests. Data is only ever written with textContent.
+// callwatch live dashboard: polls the monitoring routes beside this page and draws them;
+// the charts over time come from /monitoring/history, kept on disk (or in Prometheus).
 "use strict";
 (function () {
+  const cw = window.callwatch;
+  const { $, node, num, format } = cw;
   const REFRESH_MS = 2000;
-  const HISTORY_MS = 10 * 60 * 1000;
+  const HISTORY_REFRESH_MS = 30000;
   const DEFAULT_BUDGET_MS = 800;
-  const TOKEN_KEY = "callwatch.token";
-  const HISTORY_KEY = "callwatch.latency";
-  const SVG = "http://www.w3.org/2000/svg";
-  const $ = (id) => document.getElementById(id);
+  const MINUTE_MS = 60000;
+  const RANGE_KEY = "callwatch.range";
+  const LISTED = 10;
+  const RANGE_NAMES = { 15: "15 min", 60: "1 h", 360: "6 h", 1440: "24 h", 10080: "7 d" };
+  // At most a few hundred points per chart, whatever the range.
+  const stepFor = (minutes) => (minutes <= 360 ? 1 : minutes <= 1440 ? 5 : 30);
 
-  // The token arrives in the URL fragment (never sent to any server), is kept for this tab
-  // only, and is wiped from the address bar at once.
-  function takeToken() {
-    const match = /(?:^#|&)token=([^&]*)/.exec(location.hash);
-    if (match) {
-      let value = match[1];
-      try { value = decodeURIComponent(value); } catch (e) { /* use it as typed */ }
-      sessionStorage.setItem(TOKEN_KEY, value);
-      history.replaceState(null, "", location.pathname + location.search);
-    }
-    return sessionStorage.getItem(TOKEN_KEY);
-  }
-  let token = takeToken();
+  let rangeMinutes = Number(sessionStorage.getItem(RANGE_KEY)) || 60;
+  if (!RANGE_NAMES[rangeMinutes]) rangeMinutes = 60;
 
-  class Unauthorized extends Error {}
-
-  async function api(path) {
-    const headers = token ? { Authorization: "Bearer " + token } : {};
-    const response = await fetch(new URL(path, location.href), { headers, cache: "no-store" });
-    if (response.status === 401) throw new Unauthorized();
-    if (!response.ok && response.status !== 503) throw new Error("HTTP " + response.status);
-    return response.json();
-  }
-
-  // --- formatting -------------------------------------------------------------------------
-  const num = (v) => typeof v === "number" && isFinite(v);
-  function format(value, kind) {
-    if (!num(value)) return "—";
-    switch (kind) {
-      case "ms":
-        if (value >= 10000) return (value / 1000).toFixed(1) + " s";
-        return (value < 10 ? value.toFixed(1) : Math.round(value)) + " ms";
-      case "sec": return value.toFixed(value < 10 ? 1 : 0) + " s";
-      case "percent": return value.toFixed(1) + "%";
-      case "rate": return value.toFixed(value < 100 ? 1 : 0);
-      case "mb": return value >= 1024 ? (value / 1024).toFixed(1) + " GB" : Math.round(value) + " MB";
-      case "gb": return value.toFixed(1) + " GB";
-      default: return Number.isInteger(value) ? value.toLocaleString("en-US") : value.toFixed(2);
-    }
-  }
-  function dig(data, path) {
-    const keys = typeof path === "string" ? path.split(".") : path;
-    return keys.reduce((node, key) => (node == null ? undefined : node[key]), data);
-  }
-  // Every element naming a metric shows it formatted and keeps the raw value in data-value.
-  // Rows built from names (operations, error types) carry their exact path in data-path,
-  // since a name may itself contain a dot.
-  function fillMetrics(root, data) {
-    for (const el of root.querySelectorAll("[data-metric]")) {
-      const path = el.dataset.path ? JSON.parse(el.dataset.path) : el.dataset.metric.split(".");
-      const value = dig(data, path);
-      el.textContent = format(value, el.dataset.format);
-      if (num(value)) el.dataset.value = String(value); else delete el.dataset.value;
-    }
-  }
-  function node(tag, attrs, text) {
-    const el = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
-    if (text !== undefined) el.textContent = text;
-    return el;
-  }
-  function metricAttrs(path, kind) {
-    const attrs = { "data-metric": path.join("."), "data-path": JSON.stringify(path) };
-    if (kind) attrs["data-format"] = kind;
-    return attrs;
-  }
-  function svg(tag, attrs, text) {
-    const el = document.createElementNS(SVG, tag);
-    for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
-    if (text !== undefined) el.textContent = text;
-    return el;
-  }
-  const clock = (ts) => {
-    const d = new Date(ts);
-    return isNaN(d) ? String(ts || "") : d.toLocaleTimeString("en-GB", { hour12: false });
-  };
   function level(value, limits) {
     if (!limits || !num(value)) return "ok";
     if (num(limits.critical) && value >= limits.critical) return "critical";
@@ -93,56 +24,102 @@
     return "ok";
   }
 
-  // --- latency history (kept per tab so a reload keeps the chart) ---------------------------
-  let samples = [];
-  try { samples = JSON.parse(sessionStorage.getItem(HISTORY_KEY)) || []; } catch (e) { samples = []; }
-  function remember(rt) {
-    const now = Date.now();
-    samples.push({ t: now, p50: rt.p50, p95: rt.p95, p99: rt.p99 });
-    samples = samples.filter((s) => now - s.t <= HISTORY_MS);
-    try { sessionStorage.setItem(HISTORY_KEY, JSON.stringify(samples)); } catch (e) { /* full */ }
+  // --- history ------------------------------------------------------------------------------
+  let history = { points: [], step: 1, fetchedAt: 0, minutes: rangeMinutes, source: "" };
+
+  function summarise(points) {
+    const sum = (key) => points.reduce((total, p) => total + (num(p[key]) ? p[key] : 0), 0);
+    const worst = (key) => {
+      const values = points.map((p) => p[key]).filter(num);
+      return values.length ? Math.max(...values) : undefined;
+    };
+    const ended = sum("ended"), failed = sum("failed");
+    return {
+      calls: sum("calls"), failed, alerts_fired: sum("alerts_fired"),
+      error_rate: ended ? (100 * failed) / ended : 0,
+      worst_p95_ms: worst("p95_ms"), peak_active: worst("active_calls"),
+    };
   }
 
-  function niceStep(max) {
-    const raw = max / 4, mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    return [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  async function loadHistory() {
+    const minutes = rangeMinutes, step = stepFor(minutes);
+    const answer = await cw.api(`history?minutes=${minutes}&step=${step}`, []);
+    const points = (answer.points || []).map((p) => Object.assign({}, p, { t: Date.parse(p.t) }));
+    history = { points, step, minutes, fetchedAt: Date.now(), source: answer.source || "" };
+    drawHistory();
   }
 
-  function drawLatency(budget) {
-    const chart = $("latency-chart");
-    const w = chart.clientWidth || 800, h = chart.clientHeight || 260;
-    const pad = { l: 48, r: 14, t: 12, b: 24 };
-    chart.setAttribute("viewBox", `0 0 ${w} ${h}`);
-    chart.replaceChildren();
-    const peak = Math.max(budget * 1.25, ...samples.flatMap((s) => [s.p99, s.p95, s.p50].filter(num)));
-    const step = niceStep(peak), top = Math.ceil(peak / step) * step;
-    // The window grows with the history kept: one minute at first, ten at most.
-    const now = Date.now();
-    const span = Math.min(HISTORY_MS, Math.max(60000, samples.length ? now - samples[0].t : 0));
-    const x = (t) => pad.l + ((t - (now - span)) / span) * (w - pad.l - pad.r);
-    const tick = span > 180000 ? 120000 : span > 90000 ? 30000 : 15000;
-    const y = (v) => h - pad.b - (v / top) * (h - pad.t - pad.b);
-    for (let v = 0; v <= top + 1e-9; v += step) {
-      chart.append(svg("line", { x1: pad.l, x2: w - pad.r, y1: y(v), y2: y(v), class: "grid" }));
-      const label = v >= 1000 ? `${+(v / 1000).toFixed(2)} s` : `${v} ms`;
-      chart.append(svg("text", { x: pad.l - 8, y: y(v) + 4, class: "axis", "text-anchor": "end" }, label));
-    }
-    for (let ago = 0; ago <= span; ago += tick) {
-      const label = ago === 0 ? "now" : ago % 60000 ? `−${ago / 1000} s` : `−${ago / 60000} min`;
-      const anchor = ago === 0 ? "end" : "middle";
-      chart.append(svg("text", { x: x(now - ago), y: h - 6, class: "axis", "text-anchor": anchor }, label));
-    }
-    chart.append(svg("rect", { x: pad.l, y: pad.t, width: w - pad.l - pad.r, height: Math.max(0, y(budget) - pad.t), class: "over-budget" }));
-    chart.append(svg("line", { x1: pad.l, x2: w - pad.r, y1: y(budget), y2: y(budget), class: "budget" }));
-    chart.append(svg("text", { x: pad.l + 8, y: y(budget) - 6, class: "budget-label" }, `${format(budget, "ms")} voice budget`));
-    for (const key of ["p50", "p95", "p99"]) {
-      const pts = samples.filter((s) => num(s[key])).map((s) => `${x(s.t).toFixed(1)},${y(s[key]).toFixed(1)}`);
-      if (pts.length > 1) chart.append(svg("polyline", { points: pts.join(" "), class: "line " + key }));
-      if (pts.length) {
-        const [cx, cy] = pts[pts.length - 1].split(",");
-        chart.append(svg("circle", { cx, cy, r: 3.5, class: "dot " + key }));
-      }
-    }
+  function alertMarks(points) {
+    return points.flatMap((p) => (p.alerts || []).map((a) => ({
+      t: Date.parse(a.t), cls: a.status === "resolved" ? "resolved" : "firing",
+      title: `${a.status} · ${a.severity} · ${a.title}`,
+    })));
+  }
+
+  const STAGE_CLASSES = ["s0", "s1", "s2", "s3", "s4", "s5"];
+  // Voice pipeline order first (speech-to-text, model, text-to-speech), then the rest by name.
+  const STAGE_ORDER = [/stt|transcri/i, /llm|generat/i, /tts|synthes/i];
+  const stageRank = (name) => {
+    const rank = STAGE_ORDER.findIndex((re) => re.test(name));
+    return rank < 0 ? STAGE_ORDER.length : rank;
+  };
+  const byStage = (a, b) => stageRank(a) - stageRank(b) || a.localeCompare(b);
+
+  function drawHistory() {
+    const { points, step } = history;
+    const to = Date.now(), from = to - history.minutes * MINUTE_MS;
+    const base = { points, from, to, stepMs: step * MINUTE_MS, marks: alertMarks(points) };
+    const budget = lastBudget;
+    cw.timeChart($("latency-chart"), Object.assign({}, base, {
+      budget, axis: (v) => (v >= 1000 ? `${+(v / 1000).toFixed(2)} s` : `${v} ms`),
+      series: ["p50", "p95", "p99"].map((k) => ({ cls: k, get: (p) => p[k + "_ms"] })),
+    }));
+    cw.timeChart($("calls-chart"), Object.assign({}, base, {
+      series: [{ cls: "calls", bars: true, get: (p) => p.calls }, { cls: "failed", bars: true, get: (p) => p.failed }],
+    }));
+    cw.timeChart($("errors-chart"), Object.assign({}, base, {
+      min: 5, axis: (v) => `${v}%`,
+      series: [{ cls: "error-rate", get: (p) => (p.ended ? p.error_rate : null) }],
+    }));
+    cw.timeChart($("active-chart"), Object.assign({}, base, {
+      series: [{ cls: "active", get: (p) => p.active_calls }],
+    }));
+    const names = [...new Set(points.flatMap((p) => Object.keys(p.stages_p95_ms || {})))].sort(byStage).slice(0, STAGE_CLASSES.length);
+    cw.timeChart($("stages-chart"), Object.assign({}, base, {
+      axis: (v) => `${v} ms`,
+      series: names.map((name, i) => ({ cls: STAGE_CLASSES[i], get: (p) => (p.stages_p95_ms || {})[name] })),
+    }));
+    $("stage-keys").replaceChildren(...names.map((name, i) => node("span", { class: "key " + STAGE_CLASSES[i] }, name)));
+    drawCallLists(points);
+    drawInstances(points);
+    $("range-label").textContent = RANGE_NAMES[history.minutes];
+    $("history-source").textContent = history.source === "prometheus" ? "from Prometheus" : points.length ? `${points.length} points on disk` : "no history yet";
+  }
+
+  function drawCallLists(points) {
+    const longest = points.flatMap((p) => p.longest_calls || []).sort((a, b) => b.duration_sec - a.duration_sec);
+    const seen = new Set();
+    const top = longest.filter((c) => !seen.has(c.call_id) && seen.add(c.call_id)).slice(0, LISTED);
+    $("longest-calls").replaceChildren(...top.map((c) => {
+      const li = node("li");
+      li.append(cw.callLink(c.call_id), node("span", { class: "bar-value", "data-value": String(c.duration_sec) }, format(c.duration_sec, "sec")));
+      return li;
+    }));
+    if (!top.length) $("longest-calls").append(node("li", { class: "empty" }, "no call ended in this range"));
+    const failed = [...new Set(points.slice().reverse().flatMap((p) => p.failed_calls || []))].slice(0, LISTED);
+    $("failed-calls").replaceChildren(...failed.map((id) => { const li = node("li"); li.append(cw.callLink(id)); return li; }));
+    if (!failed.length) $("failed-calls").append(node("li", { class: "empty" }, "no failed call in this range"));
+  }
+
+  function drawInstances(points) {
+    const totals = {};
+    for (const p of points) for (const [name, n] of Object.entries(p.instances || {})) totals[name] = (totals[name] || 0) + n;
+    const rows = Object.entries(totals).sort((a, b) => b[1] - a[1]).slice(0, 20);
+    $("instances-panel").hidden = !rows.length;
+    const scale = Math.max(1, ...rows.map(([, n]) => n));
+    bars($("instances"), rows.map(([name, n]) => ({
+      name, label: node("div", { class: "bar-value" }, format(Math.round(n))), segments: [{ cls: "seg p50", value: n }],
+    })), scale);
   }
 
   // --- panels -------------------------------------------------------------------------------
@@ -162,26 +139,17 @@
     }
   }
 
-  // Voice pipeline order first (speech-to-text, model, text-to-speech), then the rest by name.
-  const STAGE_ORDER = [/stt|transcri/i, /llm|generat/i, /tts|synthes/i];
-  const stageRank = (name) => {
-    const rank = STAGE_ORDER.findIndex((re) => re.test(name));
-    return rank < 0 ? STAGE_ORDER.length : rank;
-  };
-
   function drawStages(performance) {
-    const ops = Object.entries(performance || {})
-      .sort(([a], [b]) => stageRank(a) - stageRank(b) || a.localeCompare(b))
-      .slice(0, 12);
+    const ops = Object.entries(performance || {}).sort(([a], [b]) => byStage(a, b)).slice(0, 12);
     const scale = Math.max(1, ...ops.map(([, s]) => s.p99_ms || 0));
     bars($("stages"), ops.map(([name, s]) => {
       const label = node("div", { class: "bar-value" });
       label.append(
-        node("b", metricAttrs(["performance", name, "p50_ms"], "ms")),
+        node("b", cw.metricAttrs(["performance", name, "p50_ms"], "ms")),
         document.createTextNode(" · "),
-        node("span", metricAttrs(["performance", name, "p95_ms"], "ms")),
+        node("span", cw.metricAttrs(["performance", name, "p95_ms"], "ms")),
         document.createTextNode(" · "),
-        node("span", metricAttrs(["performance", name, "p99_ms"], "ms")),
+        node("span", cw.metricAttrs(["performance", name, "p99_ms"], "ms")),
       );
       return {
         name, label, stacked: true,
@@ -197,7 +165,7 @@
     const scale = Math.max(1, ...types.map(([, n]) => n));
     bars($("error-types"), types.map(([name, n]) => ({
       name,
-      label: node("div", Object.assign({ class: "bar-value" }, metricAttrs(["errors", "errors_by_type", name]))),
+      label: node("div", Object.assign({ class: "bar-value" }, cw.metricAttrs(["errors", "errors_by_type", name]))),
       segments: [{ cls: "seg err", value: n }],
     })), scale);
   }
@@ -212,8 +180,10 @@
     }
     for (const e of recent) {
       const row = node("tr");
-      row.append(node("td", {}, clock(e.timestamp)), node("td", { class: "etype" }, e.error_type || ""),
-        node("td", { class: "mono" }, e.call_id || "—"), node("td", { class: "msg" }, e.message || ""));
+      const call = node("td", { class: "mono" });
+      call.append(e.call_id ? cw.callLink(e.call_id) : document.createTextNode("—"));
+      row.append(node("td", {}, cw.clock(e.timestamp)), node("td", { class: "etype" }, e.error_type || ""),
+        call, node("td", { class: "msg" }, e.message || ""));
       body.append(row);
     }
   }
@@ -227,10 +197,10 @@
         const a = Math.PI * (1 - frac), r = 48;
         return `M 12 62 A ${r} ${r} 0 0 1 ${(60 + r * Math.cos(a)).toFixed(2)} ${(62 - r * Math.sin(a)).toFixed(2)}`;
       };
-      pic.append(svg("path", { d: arc(1), class: "gauge-track" }));
+      pic.append(cw.svg("path", { d: arc(1), class: "gauge-track" }));
       if (num(value)) {
         const frac = Math.max(0.001, Math.min(1, value / 100));
-        pic.append(svg("path", { d: arc(frac), class: "gauge-fill " + level(value, limits[key]) }));
+        pic.append(cw.svg("path", { d: arc(frac), class: "gauge-fill " + level(value, limits[key]) }));
       }
     }
   }
@@ -244,15 +214,18 @@
     const detail = [a.message, num(a.value) ? `value ${a.value}` : "", a.threshold != null ? `threshold ${a.threshold}` : ""];
     const summary = detail.filter(Boolean).join(" · ");
     text.append(node("small", { title: summary }, summary));
-    li.append(text, node("time", {}, clock(past ? a.ends_at || a.timestamp : a.starts_at || a.timestamp)));
+    li.append(text, node("time", {}, cw.clock(past ? a.ends_at || a.timestamp : a.starts_at || a.timestamp)));
     return li;
   }
 
+  // The route lists at most ``limit`` firing alerts and counts them all.
   function drawAlerts(alerts) {
-    const active = alerts.active || [];
+    const active = (alerts.active || []).slice(0, LISTED);
+    const count = num(alerts.active_count) ? alerts.active_count : active.length;
     const list = $("alerts");
     list.replaceChildren(...active.map((a) => alertItem(a, false)));
-    if (!active.length) list.append(node("li", { class: "all-clear" }, "All clear — no alerts firing"));
+    if (count > active.length) list.append(node("li", { class: "more" }, `and ${(count - active.length).toLocaleString("en-US")} more firing`));
+    if (!count) list.append(node("li", { class: "all-clear" }, "All clear — no alerts firing"));
     const keys = new Set(active.map((a) => a.fingerprint || a.title));
     const past = (alerts.history || []).filter((a) => !keys.has(a.fingerprint || a.title)).slice(0, 4);
     $("alert-history").replaceChildren(...past.map((a) => alertItem(a, true)));
@@ -266,41 +239,38 @@
     return num(b) ? b : DEFAULT_BUDGET_MS;
   }
 
+  let lastBudget = DEFAULT_BUDGET_MS;
   function render(metrics, alerts, health) {
     const limits = (alerts && alerts.thresholds) || {};
     const calls = metrics.calls || {};
     const finished = (calls.successful_calls || 0) + (calls.failed_calls || 0);
-    const budget = budgetOf(limits);
-    lastBudget = budget;
+    lastBudget = budgetOf(limits);
     const data = Object.assign({}, metrics, {
       thresholds: limits,
-      alerts: { active_count: (alerts.active || []).length },
+      alerts: { active_count: num(alerts.active_count) ? alerts.active_count : (alerts.active || []).length },
       derived: {
         success_rate: finished ? (100 * calls.successful_calls) / finished : undefined,
-        budget_ms: budget,
+        budget_ms: lastBudget,
       },
+      range: summarise(history.points),
     });
-    remember(calls.response_time_ms || {});
     drawStages(metrics.performance);
     drawErrorTypes(metrics.errors);
-    fillMetrics(document, data);
-    drawLatency(budget);
+    cw.fillMetrics(document, data);
     drawRecentErrors(metrics.errors);
     drawGauges(metrics.system, limits);
     drawAlerts(alerts);
-    const cap = dig(limits, "active_calls.critical");
+    const cap = cw.dig(limits, "active_calls.critical");
     $("capacity-fill").style.width = num(cap) && cap > 0 ? Math.min(100, (100 * (calls.active_calls || 0)) / cap) + "%" : "0";
     $("capacity-fill").className = level(calls.active_calls, limits.active_calls);
     const state = String((health && health.status) || "unknown");
     $("status").dataset.status = state;
     $("status").textContent = state;
     document.body.dataset.health = state;
-    $("updated").textContent = clock(Date.now());
-    document.body.dataset.ready = "true";
+    $("updated").textContent = cw.clock(Date.now());
   }
 
   let timer = null;
-  let lastBudget = DEFAULT_BUDGET_MS;
   let running = false;
   async function refresh() {
     if (running) return; // one loop only, whatever triggers a refresh
@@ -311,17 +281,17 @@
     }
     running = true;
     try {
-      const [metrics, alerts, health] = await Promise.all([api("metrics"), api("alerts?limit=20"), api("health/detailed")]);
+      const stale = history.minutes !== rangeMinutes || Date.now() - history.fetchedAt > HISTORY_REFRESH_MS;
+      const [metrics, alerts, health] = await Promise.all([
+        cw.api("metrics"), cw.api("alerts?limit=20"), cw.api("health/detailed"), stale ? loadHistory() : null,
+      ]);
       $("auth").hidden = true;
       $("offline").hidden = true;
       render(metrics, alerts, health);
+      document.body.dataset.ready = "true";
     } catch (error) {
-      if (error instanceof Unauthorized) {
-        sessionStorage.removeItem(TOKEN_KEY);
-        token = null;
-        $("auth").hidden = false;
-        $("status").dataset.status = "locked";
-        $("status").textContent = "token needed";
+      if (error instanceof cw.Unauthorized) {
+        cw.locked();
         return; // wait for the form
       }
       console.error("callwatch dashboard:", error);
@@ -332,15 +302,26 @@
     timer = setTimeout(refresh, REFRESH_MS);
   }
 
-  $("auth").addEventListener("submit", (event) => {
-    event.preventDefault();
-    token = $("token").value.trim();
-    $("token").value = "";
-    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  function choose(minutes) {
+    rangeMinutes = minutes;
+    sessionStorage.setItem(RANGE_KEY, String(minutes));
+    for (const button of $("range").querySelectorAll("button")) {
+      button.setAttribute("aria-pressed", String(Number(button.dataset.minutes) === minutes));
+    }
     refresh();
+  }
+  $("range").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-minutes]");
+    if (button) choose(Number(button.dataset.minutes));
   });
-  window.addEventListener("hashchange", () => { token = takeToken(); refresh(); });
+  const asked = /[?&]range=(\d+)/.exec(location.search);
+  if (asked && RANGE_NAMES[Number(asked[1])]) rangeMinutes = Number(asked[1]);
+  for (const button of $("range").querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(Number(button.dataset.minutes) === rangeMinutes));
+  }
+
+  cw.guard(refresh);
   document.addEventListener("visibilitychange", () => { if (!document.hidden) refresh(); });
-  window.addEventListener("resize", () => drawLatency(lastBudget));
+  window.addEventListener("resize", drawHistory);
   refresh();
 })();

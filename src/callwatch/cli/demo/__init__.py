@@ -7,6 +7,7 @@ of the command works without the ``fastapi`` extra.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import ipaddress
 from pathlib import Path
 
@@ -68,6 +69,13 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="SEC",
         help="how long the slow phase lasts (40)",
     )
+    parser.add_argument(
+        "--framework",
+        choices=("none", "pipecat"),
+        default="none",
+        help="pipecat: each call is a real Pipecat pipeline recorded by CallwatchObserver "
+        "(needs the pipecat extra); none: the agent instrumented by hand (default)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -78,6 +86,9 @@ def run(args: argparse.Namespace, out: Output) -> int:
     except ImportError as exc:
         out.error(f"the demo needs the fastapi extra: pip install 'callwatch[fastapi,cli]' ({exc})")
         return 2
+    if args.framework == "pipecat" and importlib.util.find_spec("pipecat") is None:
+        out.error("--framework pipecat needs the pipecat extra: pip install 'callwatch[pipecat]'")
+        return 2
     options = DemoOptions(
         rate=args.rate,
         duration=args.duration,
@@ -87,6 +98,7 @@ def run(args: argparse.Namespace, out: Output) -> int:
         log_dir=args.log_dir,
         slow_at=args.slow_at,
         slow_for=args.slow_for,
+        framework=args.framework,
     )
     return serve(options, out)
 

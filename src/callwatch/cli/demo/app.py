@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,9 +19,10 @@ from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field
 
 from callwatch._runtime import configure
-from callwatch.alerting import Alert, alert_manager
+from callwatch.alerting import Alert, alert_manager, check_and_alert
 from callwatch.cli._render import Output
-from callwatch.cli.demo.agent import LatencyModel, handle_voice_call
+from callwatch.cli.demo.agent import CallResult, LatencyModel, handle_voice_call
+from callwatch.monitoring import get_metrics
 from callwatch.routes import router as monitoring_router
 
 __all__ = ["DEMO_THRESHOLDS", "DemoApp", "DemoOptions", "create_app"]
@@ -51,6 +53,7 @@ class DemoOptions:
     min_turns: int = 2
     max_turns: int = 6
     instance: str = ""  # a nonce: the parent knows the service that answers is its own
+    framework: str = "none"  # "pipecat": each call runs as a real Pipecat pipeline
 
 
 class IncomingCall(BaseModel):
@@ -87,6 +90,7 @@ def create_app(options: DemoOptions) -> FastAPI:
     model = LatencyModel(
         started_at=options.started_at, slow_at=options.slow_at, slow_for=options.slow_for
     )
+    handle = _call_handler(options.framework)
 
     app = FastAPI(title="callwatch demo voice agent")
     app.include_router(monitoring_router)
@@ -103,10 +107,32 @@ def create_app(options: DemoOptions) -> FastAPI:
     async def take_call(call: IncomingCall) -> dict[str, object]:
         """Answer one call and hold the request until it ends, like a media stream."""
         turns = random.randint(options.min_turns, options.max_turns)
-        result = await handle_voice_call(call.call_id, call.caller, turns, model)
+        result = await handle(call.call_id, call.caller, turns, model)
         return result.as_dict()
 
     return app
+
+
+def _call_handler(framework: str) -> Callable[..., Awaitable[CallResult]]:
+    """The plain agent instrumented by hand, or the same agent as a Pipecat pipeline."""
+    if framework != "pipecat":
+        return handle_voice_call
+    from loguru import logger  # noqa: PLC0415
+
+    # Pipecat's own lines go to callwatch's files with their call id, not over the story.
+    logger.remove()
+    from callwatch.cli.demo.pipecat_agent import handle_pipecat_call  # noqa: PLC0415
+    from callwatch.integrations import loguru as loguru_bridge  # noqa: PLC0415
+
+    loguru_bridge.install()
+
+    async def handle(call_id: str, caller: str, turns: int, model: LatencyModel) -> CallResult:
+        try:
+            return await handle_pipecat_call(call_id, caller, turns, model)
+        finally:
+            await check_and_alert(get_metrics())
+
+    return handle
 
 
 class _AlertPrinter:
