@@ -378,7 +378,11 @@ class _Redactor:
             text = str(key) if type(key) in _SCALARS else safe_repr(key)
             redacted = self.text(text)
             shown, secret = (key if redacted is text else redacted), False
-        if shown is key and (type(key) is not str or len(key) <= CACHE_MAX_CHARS):
+        # Utterance keys are never remembered as plain, so the processor's cheap pass
+        # leaves a record holding one to the slow path, which also follows the call.
+        if shown is key and (
+            type(key) is not str or (len(key) <= CACHE_MAX_CHARS and key not in _UTTERANCE_KEYS)
+        ):
             if len(_plain_keys) >= CACHE_LIMIT:
                 _plain_keys.clear()
             _plain_keys[key] = secret
@@ -508,6 +512,7 @@ class RedactProcessor:
         if call_id is not None and not (type(call_id) is str and call_id in clean):
             record["call_id"] = call_id = redactor.value(call_id, 0, set())
         extra = record.get("extra")
+        unusual_extra = False
         if type(extra) is dict:
             # A cheap pass first: most extras are known-clean texts and numbers under known keys.
             plain_keys = _plain_keys
@@ -517,6 +522,7 @@ class RedactProcessor:
                     value in clean if kind is str else kind in _SCALARS
                 ):
                     record["extra"] = redactor.value(extra, 0, set())
+                    unusual_extra = True
                     break
         elif extra:
             record["extra"] = redactor.value(extra, 0, set())
@@ -525,7 +531,7 @@ class RedactProcessor:
             record["exception"] = redactor.value(exception, 0, set())
         if type(call_id) is str and (
             (type(message) is str and message not in self._quiet)
-            or (type(extra) is dict and not _UTTERANCE_KEYS.isdisjoint(extra))
+            or (unusual_extra and not _UTTERANCE_KEYS.isdisjoint(record["extra"]))
         ):
             self._follow_call(call_id, record)
         return record
