@@ -174,3 +174,26 @@ async def test_unwritable_log_files_degrade_health_without_taking_the_instance_o
         assert (logging_check["status"], logging_check["files_writable"]) == ("ok", True)
     finally:
         callwatch.shutdown()
+
+
+async def test_the_logging_check_counts_records_that_could_not_be_built(tmp_path: Path) -> None:
+    """A record a processor breaks is written as a marker; health says how many."""
+    import callwatch
+    from callwatch._logging import pipeline
+    from callwatch.logger import add_processor, log
+    from callwatch.monitoring import get_health
+
+    def broken(logger: object, method: str, record: dict[str, object]) -> dict[str, object]:
+        raise RuntimeError("a user's processor fails")
+
+    callwatch.configure(log_dir=tmp_path / "logs", console=False, health_cache_ttl_sec=0.001)
+    add_processor(broken)
+    try:
+        before = (await get_health())["checks"]["logging"]["internal_errors"]
+        log.info("cannot be built")
+        await asyncio.sleep(0.01)
+        after = (await get_health())["checks"]["logging"]["internal_errors"]
+        assert after == before + 1
+    finally:
+        pipeline.processors.remove(broken)
+        callwatch.shutdown()

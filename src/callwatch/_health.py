@@ -262,11 +262,16 @@ def capacity_check(
     return check
 
 
-def logging_check(files_writable: Callable[[], bool], dropped: Callable[[], int]) -> Check:
+def logging_check(
+    files_writable: Callable[[], bool],
+    dropped: Callable[[], int],
+    internal_errors: Callable[[], int],
+) -> Check:
     """The log pipeline itself: degraded while log files cannot be written.
 
     Still healthy for load balancers: calls are served, only their records are lost
-    (and counted) until the disk or directory is fixed.
+    (and counted) until the disk or directory is fixed. ``internal_errors`` counts
+    records written as a marker because they could not be built.
     """
 
     def check() -> dict[str, Any]:
@@ -276,6 +281,7 @@ def logging_check(files_writable: Callable[[], bool], dropped: Callable[[], int]
             "status": "ok" if writable else "warning",
             "files_writable": writable,
             "dropped_records": dropped(),
+            "internal_errors": internal_errors(),
         }
 
     return check

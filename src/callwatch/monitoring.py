@@ -94,7 +94,7 @@ class ProductionMonitor:
         self.health_checker.register_builtin(
             "capacity", capacity_check(lambda: self.totals().active, _limits))
         self.health_checker.register_builtin(
-            "logging", logging_check(files_writable, _dropped_records))
+            "logging", logging_check(files_writable, _dropped_records, _internal_errors))
         # The hot paths are bound straight to CallStats: no extra call layer per write.
         self.calls.on_anomaly = self._warn
         self.calls.on_listener_error = self._listener_failed
@@ -411,6 +411,10 @@ def _limits() -> dict[str, dict[str, float]]:
 
 def _dropped_records() -> int:
     return STATS.dropped
+
+
+def _internal_errors() -> int:
+    return STATS.internal_errors
 
 
 def _now() -> str:
