@@ -29,7 +29,7 @@ from callwatch.integrations.livekit import instrument_session  # noqa: E402
 from callwatch.monitoring import get_metrics  # noqa: E402
 
 FIRST_TOKEN_SEC = 0.06
-TOLERANCE_MS = 60.0
+TOLERANCE_MS = 500.0
 
 
 class _Stream(llm.LLMStream):
