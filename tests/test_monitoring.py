@@ -357,3 +357,11 @@ def test_an_unusable_metrics_directory_leaves_a_working_lone_process(log_dir: Pa
         assert "cannot be used; this worker reports only itself" in logged
     finally:
         callwatch.configure(log_dir=log_dir, console=False)
+
+
+def test_a_call_id_made_of_digit_groups_is_kept_in_recent_errors() -> None:
+    """Asterisk-style ids hold Luhn-valid digits; only a number written as a card is masked."""
+    record_error("STT_TIMEOUT", "timed out", {"call_id": "ast-1796163252-00002"})
+    record_error("STT_TIMEOUT", "timed out", {"call_id": "4111 1111 1111 1111"})
+    ids = [e["call_id"] for e in get_metrics()["errors"]["recent_errors"]]
+    assert ids == ["[CARD]", "ast-1796163252-00002"]

@@ -782,3 +782,33 @@ def test_a_cvv_or_expiry_answered_in_its_own_record_is_masked() -> None:
     _said(processor, "c-7", "Bot: and the expiry date?")
     assert _said(processor, "c-7", "User: oh nine twenty seven") == f"User: {REDACTED}"
     assert _said(processor, "c-8", "User: 789") == "User: 789"  # another call asked nothing
+
+
+# Luhn-valid digit groups, as Asterisk-style ids carry them: cards by digits, not by layout.
+ASTERISK_IDS = ["ast-1796163252-00002", "ast-1796163252-00010", "1796163252.00028"]
+
+
+@pytest.mark.parametrize("call_id", ASTERISK_IDS)
+def test_an_identifier_keeps_digit_groups_not_written_as_a_card(call_id: str) -> None:
+    from callwatch._logging.redact import redact_id
+
+    assert redact_text(call_id) != call_id  # as free text the digits are masked, to be safe
+    assert redact_id(call_id) == call_id
+    record = RedactProcessor(False)(None, "info", {
+        "message": "m", "logger": "app", "call_id": call_id, "extra": {}})
+    assert record["call_id"] == call_id
+
+
+@pytest.mark.parametrize("call_id", [
+    "call-4111111111111111", "4111-1111-1111-1111", "c 4111 1111 1111 1111",
+    "amex-3782-822463-10005", "token=abcdef0123456789",
+])
+def test_an_identifier_holding_a_card_or_a_secret_is_masked(call_id: str) -> None:
+    from callwatch._logging.redact import redact_id
+
+    masked = redact_id(call_id)
+    assert "1111 1111" not in masked and "4111111111111111" not in masked
+    assert "822463" not in masked and "0123456789" not in masked
+    record = RedactProcessor(False)(None, "info", {
+        "message": "m", "logger": "app", "call_id": call_id, "extra": {}})
+    assert record["call_id"] == masked

@@ -39,6 +39,7 @@ from callwatch._logging.cards import (
     CallDigits,
     count_digits,
     redact_card_data,
+    redact_card_ids,
     redact_cards,
 )
 from callwatch._logging.render import safe_repr
@@ -57,6 +58,7 @@ __all__ = [
     "REDACTED",
     "RedactProcessor",
     "is_secret_key",
+    "redact_id",
     "redact_name",
     "redact_text",
     "redact_url",
@@ -111,6 +113,8 @@ _MAX_PASSES = 4
 
 _clean: set[str] = set()
 _clean_pii: set[str] = set()
+_clean_ids: set[str] = set()
+_clean_ids_pii: set[str] = set()
 
 # ------------------------------------------------------------ registered secrets
 
@@ -167,28 +171,29 @@ def _scrub_registered(text: str) -> str:
 # ------------------------------------------------------------------ text rules
 
 
-def _redact_slow(text: str, pii: bool) -> str:
+def _redact_slow(text: str, pii: bool, identifier: bool) -> str:
     # A marker can bring two pieces together that no rule matched apart ("001Password=0"
     # once its CVV is masked): repeat until nothing changes, so masking is idempotent.
     for _ in range(_MAX_PASSES):
-        masked = _redact_pass(text, pii)
+        masked = _redact_pass(text, pii, identifier)
         if masked == text:
             break
         text = masked
     return text
 
 
-def _redact_pass(text: str, pii: bool) -> str:
+def _redact_pass(text: str, pii: bool, identifier: bool) -> str:
     # Card numbers first: their marker may expose a key=value pair that was glued
     # to the digits, and no later marker creates digits; the CVV and expiry last.
     digits, words = count_digits(text)
-    text = redact_secrets(redact_cards(text, digits, words))
+    cards = redact_card_ids(text) if identifier else redact_cards(text, digits, words)
+    text = redact_secrets(cards)
     if pii:
         if "@" in text:
             text = _EMAIL.sub(EMAIL, text)
         if digits >= 7:
             text = _PHONE.sub(PHONE, text)
-    return redact_card_data(text)
+    return text if identifier else redact_card_data(text)
 
 
 def _may_hold_something(text: str, pii: bool) -> bool:
@@ -215,17 +220,23 @@ def _normalise(text: str) -> str:
     return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
 
 
-def _redact_text(text: str, pii: bool) -> str:
+def _redact_text(text: str, pii: bool, identifier: bool = False) -> str:
     clean = _clean_pii if pii else _clean
     if text in clean:
         return text
+    # What is clean as text is clean as an identifier (whose card rule is narrower), not
+    # the other way round: identifiers are remembered apart.
+    known = (_clean_ids_pii if pii else _clean_ids) if identifier else clean
+    if identifier and text in known:
+        return text
     scrubbed = _scrub_registered(text) if _secrets else text
     folded = scrubbed if scrubbed.isascii() else _normalise(scrubbed)
-    redacted = _redact_slow(folded, pii) if _may_hold_something(folded, pii) else folded
+    quiet = not _may_hold_something(folded, pii)
+    redacted = folded if quiet else _redact_slow(folded, pii, identifier)
     if scrubbed is not text or redacted != folded:
         return redacted
     # Nothing masked: the text as it was, not its folded form.
-    _remember(clean, text)
+    _remember(known, text)
     return text
 
 
@@ -245,6 +256,15 @@ def redact_text(text: str, *, pii: bool = False) -> str:
     """
     try:
         return _redact_text(text, pii)
+    except Exception:
+        return FAILED
+
+
+def redact_id(text: str, *, pii: bool = False) -> str:
+    """``text``, an identifier (call id, logger, timer or error name), with secrets masked
+    and card numbers masked where written as cards (see ``redact_card_ids``)."""
+    try:
+        return _redact_text(text, pii, identifier=True)
     except Exception:
         return FAILED
 
@@ -281,8 +301,9 @@ def redact_name(value: object, *, pii: bool = False, limit: int = MAX_NAME_CHARS
     try:
         text = _safe_text(value)
         if len(text) > limit:
-            return _cut(text, max(limit - 1, 0), pii, "…")
-        return redact_text(text, pii=pii)
+            text = text[: max(limit - 1, 0) + _CUT_MARGIN]
+            return redact_id(text, pii=pii)[: max(limit - 1, 0)] + "…"
+        return redact_id(text, pii=pii)
     except Exception:
         return FAILED
 
@@ -489,11 +510,12 @@ class RedactProcessor:
     card spoken across two records is masked in the second.
     """
 
-    __slots__ = ("_calls", "_clean", "_quiet", "_redactor", "pii")
+    __slots__ = ("_calls", "_clean", "_clean_ids", "_quiet", "_redactor", "pii")
 
     def __init__(self, pii: bool, max_field_chars: int = 16384) -> None:
         self.pii = pii
         self._clean = _clean_pii if pii else _clean
+        self._clean_ids = _clean_ids_pii if pii else _clean_ids
         self._redactor = _Redactor(pii, max_field_chars)
         self._calls = CallDigits()
         # Texts holding no digit and no card word: nothing a call needs to remember.
@@ -505,12 +527,16 @@ class RedactProcessor:
         message = record.get("message")
         if type(message) is str and message not in clean:
             record["message"] = redactor.text(message)
+        # The logger name and the call id are identifiers: their card rule is narrower.
+        ids = self._clean_ids
         name = record.get("logger")
-        if type(name) is str and name not in clean:
-            record["logger"] = redactor.text(name)
+        if type(name) is str and name not in clean and name not in ids:
+            record["logger"] = redact_name(name, pii=self.pii)
         call_id = record.get("call_id")
-        if call_id is not None and not (type(call_id) is str and call_id in clean):
-            record["call_id"] = call_id = redactor.value(call_id, 0, set())
+        if call_id is not None and not (
+            type(call_id) is str and (call_id in clean or call_id in ids)
+        ):
+            record["call_id"] = call_id = redact_name(call_id, pii=self.pii)
         extra = record.get("extra")
         unusual_extra = False
         if type(extra) is dict:

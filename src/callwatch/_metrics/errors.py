@@ -12,7 +12,7 @@ from collections import deque
 from datetime import datetime, timezone
 from typing import Any
 
-from callwatch._logging.redact import redact_text, redact_value
+from callwatch._logging.redact import redact_id, redact_text, redact_value
 from callwatch._metrics.labels import OTHER, clean_label, safe_text
 from callwatch._metrics.snapshot import RECENT_ERRORS
 from callwatch._metrics.specs import key
@@ -52,11 +52,11 @@ class ErrorStats:
         entry = {
             "timestamp": datetime.now(timezone.utc).isoformat(timespec="milliseconds")
             .replace("+00:00", "Z"),
-            "error_type": redact_text(type_text),
+            "error_type": redact_id(type_text),
             "message": redact_text(safe_text(message, MAX_MESSAGE_CHARS), pii=pii),
             "context": safe_context(context, pii=pii),
             "call_id": None if call_id is None
-            else redact_text(safe_text(call_id, MAX_CALL_ID_CHARS), pii=pii),
+            else redact_id(safe_text(call_id, MAX_CALL_ID_CHARS), pii=pii),
         }
         with self._lock:
             label = self._labels.get(type_text)

@@ -7,7 +7,7 @@ becomes a metric key, a Prometheus label or a field of ``get_metrics()``.
 
 from __future__ import annotations
 
-from callwatch._logging.redact import redact_text
+from callwatch._logging.redact import redact_id
 
 __all__ = ["MAX_LABEL_CHARS", "MAX_LABEL_VALUES", "OTHER", "clean_label", "safe_text"]
 
@@ -34,5 +34,5 @@ def clean_label(value: object, known: int) -> str:
     """
     if known >= MAX_LABEL_VALUES:
         return OTHER
-    text = redact_text(safe_text(value, MAX_LABEL_CHARS))
+    text = redact_id(safe_text(value, MAX_LABEL_CHARS))
     return text or "unknown"
