@@ -138,6 +138,14 @@ import callwatch
 from callwatch.monitoring import production_monitor
 callwatch.configure(console=False)
 print(production_monitor.fleet is None)
+# Stay until the sibling has configured too: a sibling already gone is no sibling.
+ready = os.path.join(os.environ["LOG_DIR"], f"ready-{os.getpid()}")
+open(ready, "w").close()
+deadline = time.monotonic() + 20
+while len([n for n in os.listdir(os.environ["LOG_DIR"]) if n.startswith("ready-")]) < 2:
+    if time.monotonic() > deadline:
+        break
+    time.sleep(0.05)
 callwatch.shutdown()
 """
 UNKNOWN_SERVER = """
