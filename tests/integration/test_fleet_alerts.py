@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 import callwatch
+from callwatch._alerts.console import ConsoleHandler
 from callwatch._alerts.thresholds import DEFAULT_THRESHOLDS
 from callwatch.alerting import alert_manager, check_and_alert, webhook_alert_handler
 from callwatch.monitoring import get_metrics, production_monitor, record_call_end, record_call_start
@@ -39,6 +40,7 @@ def fresh(log_dir: Path) -> Iterator[None]:
     finally:
         for name in list(alert_manager.handlers):
             alert_manager.unregister_handler(name)
+        alert_manager.register_handler(ConsoleHandler())  # as the next test expects it
         alert_manager.thresholds = DEFAULT_THRESHOLDS
         alert_manager.reset()
         production_monitor.reset()
