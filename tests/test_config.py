@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from callwatch.config import BOUNDS, MIN_TOKEN_CHARS, ConfigError, load_settings
+from callwatch.config import BOUNDS, MIN_TOKEN_CHARS, ZERO_ALLOWED, ConfigError, load_settings
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -77,8 +77,9 @@ def test_zero_is_refused_except_where_it_means_at_once() -> None:
     assert load_settings({"ALERT_RESOLVE_SEC": "0"}).alert_resolve_sec == 0
     with pytest.raises(ConfigError, match="ALERT_RESOLVE_SEC"):
         load_settings({"ALERT_RESOLVE_SEC": "-1"})
-    with pytest.raises(ConfigError, match="ALERT_DEDUP_WINDOW_SEC"):
-        load_settings({"ALERT_DEDUP_WINDOW_SEC": "0"})
+    for name in sorted(set(BOUNDS) - ZERO_ALLOWED - {n for n in BOUNDS if "." in n}):
+        with pytest.raises(ConfigError, match=name):
+            load_settings({}, **{name: 0})
 
 
 def test_the_largest_allowed_numbers_start_callwatch(

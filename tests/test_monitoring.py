@@ -341,3 +341,19 @@ def test_logging_internal_errors_are_reported(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(STATS, "internal_errors", 3)
     assert get_metrics()["logging"]["internal_errors"] == 3
     assert _samples()[("callwatch_log_internal_errors_total", ())] == 3
+
+
+def test_an_unusable_metrics_directory_leaves_a_working_lone_process(log_dir: Path) -> None:
+    blocker = log_dir.parent / "not-a-directory"
+    blocker.write_text("a file where the metrics directory should be")
+    callwatch.configure(log_dir=log_dir, console=False, prometheus_multiproc_dir=blocker)
+    try:
+        assert production_monitor.fleet is None
+        record_call_start("x")
+        record_call_end("x", 1.0)
+        assert get_metrics()["calls"]["successful_calls"] == 1
+        callwatch._runtime.flush()
+        logged = "".join(p.read_text() for p in (log_dir / "app").glob("*.log"))
+        assert "cannot be used; this worker reports only itself" in logged
+    finally:
+        callwatch.configure(log_dir=log_dir, console=False)

@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the names __getattr__ loads, as a type checker should see t
         record_call_start,
         record_error,
         record_response_time,
+        record_turn,
         record_usage,
     )
     from callwatch.routes import (
@@ -124,6 +125,7 @@ __all__ = [
     "record_call_start",
     "record_error",
     "record_response_time",
+    "record_turn",
     "record_usage",
     "remove_handler",
     "require_token",
@@ -141,6 +143,10 @@ __all__ = [
 if not TYPE_CHECKING:  # hidden from checkers, so a misspelt name is an error, not Any
 
     def __getattr__(name: str) -> Any:
+        if name.startswith("_"):
+            # ``from callwatch import _otel`` asks here before importing the submodule:
+            # a private name is never a face's, so no face (FastAPI) is loaded for it.
+            raise AttributeError(f"module 'callwatch' has no attribute {name!r}")
         missing: ImportError | None = None
         for module_name in _FACES:
             try:

@@ -20,7 +20,14 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from callwatch._prices import Prices
 
-__all__ = ["BOUNDS", "MIN_TOKEN_CHARS", "ConfigError", "Settings", "load_settings"]
+__all__ = [
+    "BOUNDS",
+    "MIN_TOKEN_CHARS",
+    "ZERO_ALLOWED",
+    "ConfigError",
+    "Settings",
+    "load_settings",
+]
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ENVIRONMENTS = ("development", "production", "staging", "test")
@@ -52,8 +59,8 @@ BOUNDS: dict[str, float] = {
     "history_days": 3660,
     "turn_budget_ms": 600_000,
 }
-# Settings for which zero means "at once" (a firing alert resolves as soon as it is clear).
-_MAY_BE_ZERO = frozenset({"alert_resolve_sec"})
+# Numbers for which zero means something ("at once").
+ZERO_ALLOWED = frozenset({"alert_resolve_sec"})
 MIN_TOKEN_CHARS = 16
 _URL_FIELDS = ("alert_webhook_url", "slack_webhook_url", "prometheus_url")
 
@@ -295,12 +302,10 @@ def _validate(settings: Settings) -> None:
         value = getattr(settings.retention if owner else settings, attribute)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{_variable(name)} is not a number")
-        smallest_ok = value >= 0 if name in _MAY_BE_ZERO else value > 0
+        smallest_ok = value >= 0 if name in ZERO_ALLOWED else value > 0
         if not (math.isfinite(value) and smallest_ok and value <= largest):
-            least = "zero or more" if name in _MAY_BE_ZERO else "positive"
-            raise ConfigError(
-                f"{_variable(name)}={value!r} must be {least} and at most {largest:g}"
-            )
+            kind = "zero or more" if name in ZERO_ALLOWED else "positive"
+            raise ConfigError(f"{_variable(name)}={value!r} must be {kind} and at most {largest:g}")
     for name in _URL_FIELDS:
         if getattr(settings, name) is not None:
             _check_url(_variable(name), getattr(settings, name))

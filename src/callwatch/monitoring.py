@@ -257,7 +257,7 @@ class ProductionMonitor:
         self.errors.reset()
         self.usage.reset()
         operations.reset()
-        self.history = History(self._window_sec, time.time())
+        self.history = History(max(MINUTE_SEC, self._window_sec), time.time())
         self._warned.clear()
 
     # -- background component ---------------------------------------------------------------
@@ -267,7 +267,7 @@ class ProductionMonitor:
         forked = os.getpid() != self._pid
         if forked:  # the parent's numbers are the parent's
             self._pid = os.getpid()
-            self._leave_fleet()
+            self._leave_fleet(close=False)  # its locks may have been held by a thread at fork
             self.reset()
         if settings.error_rate_window_sec != self._window_sec:
             self._window_sec = settings.error_rate_window_sec
@@ -297,7 +297,13 @@ class ProductionMonitor:
             return
         self._leave_fleet()
         fleet = Fleet(placement, max(MINUTE_SEC, self._window_sec), self._fleet_report)
-        fleet.join()
+        try:
+            fleet.join()
+        except OSError as exc:  # e.g. LOG_DIR not writable: still serve, as a lone process
+            log.warning("The fleet's metrics directory cannot be used; this worker reports "
+                        "only itself. Set PROMETHEUS_MULTIPROC_DIR to a writable directory",
+                        extra={"metrics_dir": str(placement.directory), "os_error": str(exc)})
+            return
         durable = fleet.durable
         if durable is not None:
             with durable.lock:  # anything counted before joining is the fleet's too
@@ -312,11 +318,11 @@ class ProductionMonitor:
         self.usage.durable = durable
         operations.set_durable(durable)
 
-    def _leave_fleet(self) -> None:
+    def _leave_fleet(self, close: bool = True) -> None:
         self._attach(None)
-        if self.fleet is not None:
+        if self.fleet is not None and close:
             self.fleet.leave()
-            self.fleet = None
+        self.fleet = None
 
     def _fleet_report(self, level: str, message: str, extra: dict[str, Any]) -> None:
         (log.error if level == "error" else log.warning)(message, extra=extra)

@@ -59,3 +59,10 @@ def test_durations() -> None:
     assert duration(3600) == "1h"
     assert duration(90) == "90s"
     assert duration(1.5) == "1500ms"
+
+
+def test_an_explicit_resolve_hold_becomes_keep_firing_for() -> None:
+    table = {"cpu_percent": {"warning": 70, "resolve_sec": 120}, "error_rate": {"warning": 2}}
+    blocks = rule_blocks(prometheus_rules(table, 300, 10))
+    assert blocks[0]["keep_firing_for"] == "2m"
+    assert "keep_firing_for" not in blocks[1]

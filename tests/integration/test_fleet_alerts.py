@@ -24,7 +24,7 @@ from tests.integration.receivers import Receiver
 pytestmark = pytest.mark.integration
 
 
-RESOLVE_SEC = 1.5  # ALERT_RESOLVE_SEC, 60 s by default, shortened to keep the test short
+RESOLVE_SEC = 3.0  # ALERT_RESOLVE_SEC, 60 s by default, shortened to keep the test short
 
 
 @pytest.fixture(autouse=True)
@@ -40,7 +40,7 @@ def fresh(log_dir: Path) -> Iterator[None]:
     finally:
         for name in list(alert_manager.handlers):
             alert_manager.unregister_handler(name)
-        alert_manager.register_handler(ConsoleHandler())  # as the next test expects it
+        alert_manager.register_handler(ConsoleHandler())
         alert_manager.thresholds = DEFAULT_THRESHOLDS
         alert_manager.reset()
         production_monitor.reset()
@@ -64,14 +64,11 @@ async def test_an_error_rate_hovering_at_five_percent_is_one_firing_and_one_reso
             now_above = get_metrics()["calls"]["error_rate"] >= 5.0
             crossings += now_above != above
             above = now_above
-        back_since = time.monotonic()
-        while time.monotonic() - back_since < 2 * RESOLVE_SEC:  # then it is really back
+        deadline = time.monotonic() + 30
+        while len(hook.accepted) < 2 and time.monotonic() < deadline:  # then it is really back
             await _call(n, success=True)
             n += 1
             await asyncio.sleep(0.02)
-        deadline = time.monotonic() + 10
-        while len(hook.accepted) < 2 and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)
         await asyncio.sleep(0.3)  # nothing more arrives
     statuses = [body["status"] for body in hook.accepted]
     print(f"fleet figures: flapping: {crossings} threshold crossings over {n} calls, "

@@ -75,6 +75,7 @@ def test_a_killed_workers_calls_in_progress_are_abandoned_and_nothing_is_lost(
                 break
         victim = max(holds, key=lambda pid: len(holds[pid]))
         held = sum(len(v) for v in holds.values())
+        _wait_published(tmp_path, victim, holds[victim])
         os.kill(victim, signal.SIGKILL)  # what the OOM killer does
         lost = len(holds[victim])
         metrics = reads.until(lambda c: c["abandoned_calls"] >= lost)
@@ -93,6 +94,15 @@ def test_a_killed_workers_calls_in_progress_are_abandoned_and_nothing_is_lost(
     abandoned = [r for r in records if r["message"].startswith("Worker died with calls")]
     assert len(abandoned) == 1
     assert abandoned[0]["extra"]["worker_pid"] == victim
-    # Ids are named where known: a worker writes its live ids once a second.
-    named = abandoned[0]["extra"]["abandoned_call_ids"]
-    assert named and set(named) <= set(holds[victim])
+    assert sorted(abandoned[0]["extra"]["abandoned_call_ids"]) == sorted(holds[victim])
+
+
+def _wait_published(tmp_path: Path, pid: int, call_ids: list[str]) -> None:
+    """Until the worker has published its live call ids (it does once a second), bounded."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        for path in (tmp_path / "logs" / ".fleet").glob(f"*/callwatch-w-{pid}-*.calls.json"):
+            if set(call_ids) <= set(orjson.loads(path.read_bytes() or b"[]")):
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"worker {pid} did not publish its live calls")

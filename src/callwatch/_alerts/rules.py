@@ -71,6 +71,8 @@ def prometheus_rules(
             continue
         value = template.format(window=window)
         hold = float(limits.get("for_sec", 0) or 0)
+        # An explicit resolve hold is kept by Prometheus (>= 2.42) as keep_firing_for.
+        keep = float(limits.get("resolve_sec", 0) or 0)
         for severity in ("warning", "critical"):
             limit = limits.get(severity)
             if limit is None:
@@ -82,6 +84,7 @@ def prometheus_rules(
                 f"      - alert: {alertname_for('High ' + key)}",
                 f"        expr: {_q(expr)}",
                 *([f"        for: {duration(hold)}"] if hold > 0 else []),
+                *([f"        keep_firing_for: {duration(keep)}"] if keep > 0 else []),
                 "        labels:",
                 f"          severity: {_q(severity)}",
                 f"          metric: {_q(key)}",

@@ -32,7 +32,7 @@ CARD = "[CARD]"
 REDACTED = "[REDACTED]"
 WHOLE_RUN_DIGITS = 24
 # Digit tokens searched window by window in one text; later runs are masked whole.
-_PRECISE_TOKENS = 1024
+_PRECISE_TOKENS = 512
 _MAX_CARD, _MIN_CARD = 19, 13
 
 _UNITS = {

@@ -104,7 +104,8 @@ _WORD_HINTS = ("earer", "EARER", "oken", "OKEN", *CARD_DATA_HINTS)
 # Invisible characters that could split a number or a key, and digits of every script.
 _INVISIBLE = re.compile("[\u00ad\u180e\u200b-\u200f\u2060-\u2064\ufeff]")
 _UNICODE_DIGIT = re.compile(r"(?![0-9])\d")
-_FULLWIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+# Fullwidth ASCII (U+FF01-U+FF5E) and the ideographic space, as their ASCII forms.
+_FULLWIDTH = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 _MAX_PASSES = 4
 
@@ -167,9 +168,8 @@ def _scrub_registered(text: str) -> str:
 
 
 def _redact_slow(text: str, pii: bool) -> str:
-    # A marker can bring two pieces together that no rule matched apart ("[CARD].010"
-    # once the card before it is masked): repeat until nothing changes, so masking
-    # twice gives what masking once gave.
+    # A marker can bring two pieces together that no rule matched apart ("001Password=0"
+    # once its CVV is masked): repeat until nothing changes, so masking is idempotent.
     for _ in range(_MAX_PASSES):
         masked = _redact_pass(text, pii)
         if masked == text:
@@ -205,14 +205,14 @@ def _may_hold_something(text: str, pii: bool) -> bool:
 
 
 def _normalise(text: str) -> str:
-    """Fullwidth forms folded to ASCII, every script's digits read as ASCII, invisible
-    characters removed: what a reader sees as a digit or a letter is one to the rules.
+    """Fullwidth forms folded, every script's decimal digits as ASCII, invisible
+    characters removed: what a reader sees is what the rules match.
 
-    Only these: a wider folding (NFKC) would turn ``¼`` into digits and move the
-    boundaries between numbers a reader sees.
+    Not NFKC: it turns ``¼`` into ``1⁄4`` and ``²`` into ``2``, whose digits then
+    glue onto a card number next to them and hide it from the Luhn check.
     """
-    text = _INVISIBLE.sub("", text.translate(_FULLWIDTH))
-    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.digit(m.group(), 0)), text)
+    text = _INVISIBLE.sub("", text).translate(_FULLWIDTH)
+    return _UNICODE_DIGIT.sub(lambda m: str(unicodedata.decimal(m.group(), 0)), text)
 
 
 def _redact_text(text: str, pii: bool) -> str:
@@ -378,7 +378,11 @@ class _Redactor:
             text = str(key) if type(key) in _SCALARS else safe_repr(key)
             redacted = self.text(text)
             shown, secret = (key if redacted is text else redacted), False
-        if shown is key and (type(key) is not str or len(key) <= CACHE_MAX_CHARS):
+        # Utterance keys are never remembered as plain, so the processor's cheap pass
+        # leaves a record holding one to the slow path, which also follows the call.
+        if shown is key and (
+            type(key) is not str or (len(key) <= CACHE_MAX_CHARS and key not in _UTTERANCE_KEYS)
+        ):
             if len(_plain_keys) >= CACHE_LIMIT:
                 _plain_keys.clear()
             _plain_keys[key] = secret
@@ -508,6 +512,7 @@ class RedactProcessor:
         if call_id is not None and not (type(call_id) is str and call_id in clean):
             record["call_id"] = call_id = redactor.value(call_id, 0, set())
         extra = record.get("extra")
+        unusual_extra = False
         if type(extra) is dict:
             # A cheap pass first: most extras are known-clean texts and numbers under known keys.
             plain_keys = _plain_keys
@@ -517,6 +522,7 @@ class RedactProcessor:
                     value in clean if kind is str else kind in _SCALARS
                 ):
                     record["extra"] = redactor.value(extra, 0, set())
+                    unusual_extra = True
                     break
         elif extra:
             record["extra"] = redactor.value(extra, 0, set())
@@ -525,7 +531,7 @@ class RedactProcessor:
             record["exception"] = redactor.value(exception, 0, set())
         if type(call_id) is str and (
             (type(message) is str and message not in self._quiet)
-            or (type(extra) is dict and not _UTTERANCE_KEYS.isdisjoint(extra))
+            or (unusual_extra and not _UTTERANCE_KEYS.isdisjoint(record["extra"]))
         ):
             self._follow_call(call_id, record)
         return record

@@ -24,7 +24,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,10 @@ class Fleet:
         self._errors_version = -1
         self._calls_written: tuple[str, ...] = ()
         self._leader: tuple[float, bool] | None = None
+        self._errors_cache: dict[Path, tuple[tuple[int, int, int], list[Any]]] = {}
+        self._checked: set[Path] = set()
+        self._paths: dict[str, Path] = {}
+        self._shared_lock: Any = None  # kept open for readers (serialised by _read_lock)
         self.durable: Durable | None = None
         self.history: History | None = None
 
@@ -103,6 +107,10 @@ class Fleet:
 
     def leave(self) -> None:
         """Close this worker's file (it stays: its numbers are the fleet's)."""
+        with self._read_lock:
+            if self._shared_lock is not None:
+                self._shared_lock.close()
+                self._shared_lock = None
         if self.durable is not None:
             self.durable.close()
             self.durable = None
@@ -121,39 +129,62 @@ class Fleet:
 
     def read(self, now: float, own_errors: Sequence[dict[str, Any]] | None = None) -> Totals:
         """The fleet's totals and windows; ``own_errors`` are this worker's, fresher in memory."""
-        with self._read_lock, self._locked(fcntl.LOCK_SH):
-            totals = self._read_unlocked(own_errors)
+        with self._read_lock:
+            if self._shared_lock is None:
+                self._shared_lock = open(self.directory / LOCK, "a")  # noqa: SIM115
+            fcntl.flock(self._shared_lock, fcntl.LOCK_SH)
+            try:
+                totals = self._read_unlocked(own_errors)
+            finally:
+                fcntl.flock(self._shared_lock, fcntl.LOCK_UN)
         if self.history is not None:
             self.history.windows(now, totals, (60.0, self._window_sec))
         return totals
 
     def _read_unlocked(self, own_errors: Sequence[dict[str, Any]] | None = None) -> Totals:
-        totals = Totals()
         archive = self._entries(self._path(ARCHIVE)) or []
         absorbed = {k for k, _ in archive if k.startswith(_ABSORBED)}
-        self._reader.add(totals, archive, live=False)
-        errors = _read_json(self._path(ARCHIVE_ERRORS), [])
+        values: dict[str, float] = {}  # every file's values, summed by key before reading
+        _fold(values, archive)
+        errors = list(self._errors_of(self._path(ARCHIVE_ERRORS)))
         for worker in self.worker_ids():
             if key("absorbed", worker) in absorbed:
                 continue
-            entries = self._entries(self._worker_path(worker))
-            if entries is not None:
-                self._reader.add(totals, entries, live=True)
+            _fold(values, self._entries(self._worker_path(worker)) or ())
             if worker != self.me or own_errors is None:
-                errors += _read_json(self._worker_path(worker, ".errors.json"), [])
+                errors += self._errors_of(self._worker_path(worker, ".errors.json"))
+        totals = Totals()
+        self._reader.add(totals, values.items(), live=True)  # the archive has no live values
         if own_errors is not None:
             errors += own_errors
         totals.active = max(totals.started - totals.succeeded - totals.failed, 0)
         totals.add_errors([e for e in errors if isinstance(e, dict)])
         return totals
 
+    def _errors_of(self, path: Path) -> list[Any]:
+        """A recent-errors file, parsed again only when it changed (they change rarely)."""
+        try:
+            stat = os.stat(path)
+        except OSError:
+            return []
+        version = (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        cached = self._errors_cache.get(path)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        errors: list[Any] = _read_json(path, [])
+        if len(self._errors_cache) > 256:
+            self._errors_cache.clear()
+        self._errors_cache[path] = (version, errors)
+        return errors
+
     def worker_ids(self) -> list[str]:
-        ids = []
-        for path in glob.glob(os.path.join(self.directory, WORKER + "*.mmap")):
-            worker = os.path.basename(path)[len(WORKER):-len(".mmap")]
-            if _WORKER_ID.match(worker):
-                ids.append(worker)
-        return ids
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return []
+        return [name[len(WORKER):-len(".mmap")] for name in names
+                if name.startswith(WORKER) and name.endswith(".mmap")
+                and _WORKER_ID.match(name[len(WORKER):-len(".mmap")])]
 
     def is_leader(self, max_age: float = 1.0) -> bool:
         """Whether this is the oldest live worker: the one that judges alert thresholds.
@@ -254,13 +285,7 @@ class Fleet:
                                     "worker_pid": int(worker.split("-")[0]),
                                     "abandoned_calls": in_progress,
                                     "abandoned_call_ids": call_ids[:_MAX_CALL_IDS]}))
-            for raw, value in values.items():
-                if raw in _PROCESS_KEYS:
-                    continue
-                if raw.endswith(',"max"]'):
-                    archive[raw] = max(archive.get(raw, 0.0), value)
-                else:
-                    archive[raw] = archive.get(raw, 0.0) + value
+            _fold(archive, ((k, v) for k, v in values.items() if k not in _PROCESS_KEYS))
             errors += _read_json(self._worker_path(worker, ".errors.json"), [])
         _write_json(self._path(ARCHIVE_ERRORS), _newest(errors))
         # Marked absorbed first: a crash between the two writes cannot count a worker twice.
@@ -289,13 +314,21 @@ class Fleet:
         return result
 
     def _entries(self, path: Path) -> list[tuple[str, float]] | None:
+        checked = path in self._checked  # a file seen whole once only grows
         try:
-            return list(read_entries(path))
+            entries = read_entries(path, check_header=not checked)
         except FileNotFoundError:
+            self._checked.discard(path)
             return None
         except Exception:  # truncated, foreign, half-written: skipped, never fatal
+            self._checked.discard(path)
             self._skip(str(path))
             return None
+        if not checked:
+            if len(self._checked) > 4096:
+                self._checked.clear()
+            self._checked.add(path)
+        return entries
 
     def _skip(self, path: str) -> None:
         if path not in self._skipped:
@@ -308,10 +341,15 @@ class Fleet:
             self._report(level, message, extra)
 
     def _path(self, name: str) -> Path:
-        return self.directory / name
+        found = self._paths.get(name)
+        if found is None:  # Path objects are kept: they cache their text and hash
+            if len(self._paths) > 4096:
+                self._paths.clear()
+            found = self._paths[name] = self.directory / name
+        return found
 
     def _worker_path(self, worker: str, suffix: str = ".mmap") -> Path:
-        return self.directory / f"{WORKER}{worker}{suffix}"
+        return self._path(f"{WORKER}{worker}{suffix}")
 
     @contextlib.contextmanager
     def _locked(self, operation: int) -> Iterator[None]:
@@ -326,6 +364,16 @@ class _Families:
 
     def collect(self) -> list[Metric]:
         return self._metrics
+
+
+def _fold(into: dict[str, float], entries: Iterable[tuple[str, float]]) -> None:
+    """Add values into ``into`` by key; maxima take the larger one."""
+    for raw, value in entries:
+        if raw.endswith(',"max"]'):
+            if value > into.get(raw, 0.0):
+                into[raw] = value
+        else:
+            into[raw] = into.get(raw, 0.0) + value
 
 
 def _newest(errors: list[Any]) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 from prometheus_client.mmap_dict import MmapedDict
@@ -37,15 +36,15 @@ class Durable:
             self._file.close()  # type: ignore[no-untyped-call]
 
 
-def read_entries(path: Path | str) -> Iterator[tuple[str, float]]:
+def read_entries(path: Path | str, check_header: bool = True) -> list[tuple[str, float]]:
     """``(key, value)`` of a file; raises on a truncated or foreign file (callers skip it)."""
-    with open(path, "rb") as header:
-        used = int.from_bytes(header.read(4), "little", signed=True)
-        if not 8 <= used <= os.fstat(header.fileno()).st_size:
-            raise ValueError(f"{path}: not a metrics file")
+    if check_header:
+        with open(path, "rb") as header:
+            used = int.from_bytes(header.read(4), "little", signed=True)
+            if not 8 <= used <= os.fstat(header.fileno()).st_size:
+                raise ValueError(f"{path}: not a metrics file")
     values = MmapedDict.read_all_values_from_file(str(path))  # type: ignore[no-untyped-call]
-    for raw_key, value, _, _ in values:
-        yield raw_key, value
+    return [(raw_key, value) for raw_key, value, _, _ in values]
 
 
 def replace_file(path: Path, values: dict[str, float]) -> None:
