@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from callwatch import _history, alerting, monitoring
+from callwatch._alerts.console import ConsoleHandler
 from callwatch._history import HistoryRecorder, aggregate
 from callwatch.logger import perf_timer
 
@@ -96,6 +97,7 @@ async def test_an_alert_sent_in_the_minute_is_marked_on_its_point(log_dir: Path)
     await alerting.send_alert("critical", "STT down", "no transcripts", "stt")
     point = recorder.sample(now + 1)
     alerting.alert_manager.reset()
+    alerting.alert_manager.register_handler(ConsoleHandler())
     assert point is not None
     assert point["alerts_fired"] == 1
     assert [(a["status"], a["title"]) for a in point["alerts"]] == [("firing", "STT down")]
