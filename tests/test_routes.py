@@ -499,6 +499,22 @@ async def test_thousands_of_firing_alerts_are_counted_not_listed(client: httpx.A
     assert len(response.content) < 50_000
 
 
+async def test_alerts_answer_masks_pii_in_pii_mode(
+    tmp_path: Path, client: httpx.AsyncClient
+) -> None:
+    callwatch.configure(log_dir=tmp_path / "logs", console=False, redact_pii=True)
+    lifecycle = alerting.alert_manager.lifecycle
+    spec = make_spec("Caller", "caller ops@example.com", "caller", {}, managed=False)
+    lifecycle.fire(spec, "warning", 1, 1, message="call back +1 415 555 0100 or ops@example.com")
+    try:
+        text = (await client.get("/monitoring/alerts")).text
+    finally:
+        alerting.alert_manager.reset()
+        callwatch.shutdown()
+    assert "call back" in text
+    assert "555 0100" not in text and "ops@example.com" not in text
+
+
 @pytest.mark.parametrize(("environment", "token", "warned"), [
     ("production", None, True), ("production", TOKEN, False), ("development", None, False),
 ])

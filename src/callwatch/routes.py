@@ -177,10 +177,11 @@ def _scrub(value: Any) -> Any:
     written by users' own code, so their answers pass through here as well.
     """
     if isinstance(value, str):
-        token = settings().monitoring_token
+        current = settings()
+        token = current.monitoring_token
         if token and token in value:
             value = value.replace(token, REDACTED)
-        return redact_text(value)
+        return redact_text(value, pii=current.redact_pii)
     if isinstance(value, Mapping):
         return {key: _scrub(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
