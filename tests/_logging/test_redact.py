@@ -812,3 +812,13 @@ def test_an_identifier_holding_a_card_or_a_secret_is_masked(call_id: str) -> Non
     record = RedactProcessor(False)(None, "info", {
         "message": "m", "logger": "app", "call_id": call_id, "extra": {}})
     assert record["call_id"] == masked
+
+
+def test_id_fields_of_extra_are_identifiers_other_fields_free_text() -> None:
+    call_id = ASTERISK_IDS[0]
+    record = RedactProcessor(False)(None, "info", {
+        "message": "turn", "logger": "app", "call_id": call_id,
+        "extra": {"turn_id": f"{call_id}:1", "note": call_id, "card_id": "4111 1111 1111 1111"}})
+    assert record["extra"]["turn_id"] == f"{call_id}:1"
+    assert record["extra"]["note"] != call_id
+    assert record["extra"]["card_id"] == CARD

@@ -336,6 +336,14 @@ def _secret_placeholder(value: Any) -> Any:
     return value if value is None or (type(value) is str and not value) else REDACTED
 
 
+_ID_SUFFIXES = ("_id", "-id", ".id", "Id")
+
+
+def _is_id_key(key: object) -> bool:
+    """Whether values under ``key`` are identifiers (``id``, ``turn_id``, ``callId``)."""
+    return type(key) is str and (key.lower() == "id" or key.endswith(_ID_SUFFIXES))
+
+
 class _Redactor:
     """Walks one value: texts cut to ``limit`` then redacted, containers bounded and copied
     only where something changed, any failure turning that value into a marker."""
@@ -351,6 +359,12 @@ class _Redactor:
         if self.limit is not None and len(text) > self.limit:
             return _cut_field(text, self.limit, self.pii)
         return redact_text(text, pii=self.pii)
+
+    def identifier(self, text: str) -> str:
+        """The value of an id field (``turn_id``, ``reaped_call_id``): an identifier."""
+        if self.limit is not None and len(text) > self.limit:
+            return _cut_field(text, self.limit, self.pii)
+        return redact_id(text, pii=self.pii)
 
     def value(self, value: Any, depth: int, path: set[int]) -> Any:
         try:
@@ -432,6 +446,8 @@ class _Redactor:
                 new = _secret_placeholder(value)
             elif (value in clean) if type(value) is str else (type(value) in _SCALARS):
                 new = value
+            elif type(value) is str and _is_id_key(key):
+                new = self.identifier(value)
             else:
                 new = self.value(value, depth + 1, path)
             if new is value and shown is key:
