@@ -41,7 +41,7 @@ from starlette.types import Receive, Scope, Send
 
 from callwatch import _history, alerting, monitoring
 from callwatch._history_promql import PrometheusUnavailable, history_from_prometheus
-from callwatch._logging.redact import REDACTED, redact_text
+from callwatch._logging.redact import redact_text
 from callwatch._runtime import settings
 from callwatch.config import Settings
 from callwatch.logger import log
@@ -177,11 +177,8 @@ def _scrub(value: Any) -> Any:
     written by users' own code, so their answers pass through here as well.
     """
     if isinstance(value, str):
-        current = settings()
-        token = current.monitoring_token
-        if token and token in value:
-            value = value.replace(token, REDACTED)
-        return redact_text(value, pii=current.redact_pii)
+        # The token is a registered secret (configure): redact_text masks it as it is.
+        return redact_text(value, pii=settings().redact_pii)
     if isinstance(value, Mapping):
         return {key: _scrub(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):

@@ -269,18 +269,19 @@ def redact_id(text: str, *, pii: bool = False) -> str:
         return FAILED
 
 
-def _cut(text: str, keep: int, pii: bool, suffix: str) -> str:
+def _cut(text: str, keep: int, pii: bool, suffix: str, identifier: bool = False) -> str:
     """The first ``keep`` characters of redacted ``text``, then ``suffix``.
 
     Redaction reads a little past the cut, so what straddles it is masked whole.
     """
-    return redact_text(text[: keep + _CUT_MARGIN], pii=pii)[:keep] + suffix
+    redact = redact_id if identifier else redact_text
+    return redact(text[: keep + _CUT_MARGIN], pii=pii)[:keep] + suffix
 
 
-def _cut_field(text: str, limit: int, pii: bool) -> str:
+def _cut_field(text: str, limit: int, pii: bool, identifier: bool = False) -> str:
     """``text`` cut to ``limit`` characters, marker included, as the renderer marks a cut."""
     keep = max(limit - 19 - len(str(len(text))), 0)
-    return _cut(text, keep, pii, f"…[truncated {len(text) - keep} chars]")
+    return _cut(text, keep, pii, f"…[truncated {len(text) - keep} chars]", identifier)
 
 
 def _safe_text(value: object) -> str:
@@ -301,8 +302,7 @@ def redact_name(value: object, *, pii: bool = False, limit: int = MAX_NAME_CHARS
     try:
         text = _safe_text(value)
         if len(text) > limit:
-            text = text[: max(limit - 1, 0) + _CUT_MARGIN]
-            return redact_id(text, pii=pii)[: max(limit - 1, 0)] + "…"
+            return _cut(text, max(limit - 1, 0), pii, "…", identifier=True)
         return redact_id(text, pii=pii)
     except Exception:
         return FAILED
@@ -355,16 +355,11 @@ class _Redactor:
         self.limit = limit
         self.clean = _clean_pii if pii else _clean
 
-    def text(self, text: str) -> str:
+    def text(self, text: str, identifier: bool = False) -> str:
+        """Free text, or with ``identifier`` an id field's value (``turn_id``)."""
         if self.limit is not None and len(text) > self.limit:
-            return _cut_field(text, self.limit, self.pii)
-        return redact_text(text, pii=self.pii)
-
-    def identifier(self, text: str) -> str:
-        """The value of an id field (``turn_id``, ``reaped_call_id``): an identifier."""
-        if self.limit is not None and len(text) > self.limit:
-            return _cut_field(text, self.limit, self.pii)
-        return redact_id(text, pii=self.pii)
+            return _cut_field(text, self.limit, self.pii, identifier)
+        return (redact_id if identifier else redact_text)(text, pii=self.pii)
 
     def value(self, value: Any, depth: int, path: set[int]) -> Any:
         try:
@@ -447,7 +442,7 @@ class _Redactor:
             elif (value in clean) if type(value) is str else (type(value) in _SCALARS):
                 new = value
             elif type(value) is str and _is_id_key(key):
-                new = self.identifier(value)
+                new = self.text(value, identifier=True)
             else:
                 new = self.value(value, depth + 1, path)
             if new is value and shown is key:
