@@ -90,10 +90,13 @@ async def test_a_call_records_turns_stages_usage_and_end(log_dir: Path) -> None:
     assert [t["extra"]["turn_id"] for t in turns] == ["pc-1:1", "pc-1:2", "pc-1:3"]
     # Only the answer the caller cut into is interrupted: the last one was heard to its end.
     assert [t["extra"]["interrupted"] for t in turns] == [False, True, False]
-    # The same latency Pipecat's own UserBotLatencyObserver measures.
+    # The same latency Pipecat's own UserBotLatencyObserver measures. Each observer gets
+    # the frame in its own task, so on a loaded machine they read the clock a few
+    # milliseconds apart; a turn measured from the VAD's decision instead of the user's
+    # real silence would be STOP_SECS (200 ms) off.
     assert len(measured) == 3
     for turn, theirs in zip(turns, measured, strict=True):
-        assert turn["extra"]["latency_ms"] == pytest.approx(theirs, abs=5.0)
+        assert turn["extra"]["latency_ms"] == pytest.approx(theirs, abs=STOP_SECS * 1000 / 4)
         expected = (STOP_SECS + STT_SEC + LLM_SEC + TTS_SEC) * 1000.0
         assert expected - 5.0 <= turn["extra"]["latency_ms"] <= expected + 4 * TOLERANCE_MS
     stages = turns[0]["extra"]["stages"]
