@@ -5,8 +5,10 @@ hand-over, nothing else on the writer thread); call starts and ends arrive from
 the monitor's call listener as two small tuples. The export thread turns them
 into log records, spans and histogram points, yielding the interpreter every few
 records and stepping aside while another thread wants it, so a busy caller is
-never held up by it. When it falls behind, what does not fit is dropped and
-counted, never waited for.
+never held up by it. A burst waits in the inbox and leaves as fast as the
+collector takes it; only when the inbox overflows (the collector is down, or too
+slow for longer than a burst) is what does not fit dropped and counted, never
+waited for.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ BUSY_SEC = 0.001  # a yield that long means another thread wanted the interprete
 BACKOFF_SEC = 0.02  # then the export thread steps aside this long
 WAKE_AT = 512
 INTERVAL_SEC = 0.1
+ROOM_WAIT_SEC = 0.01  # the batch processors are full: the export thread waits this long
 END_GRACE_NS = 300_000_000  # a call's end waits this long for its last records to arrive
 _ERROR = 40
 # Attributes that describe the log line, not the operation: left off spans.
@@ -107,14 +110,18 @@ class Exporter:
             inbox = self.inbox
             done = 0
             while inbox:
-                if final and time.monotonic() > self._deadline:
-                    self.delivery.dropped(len(inbox), "records", "not exported before shutdown")
+                if self._stopping and time.monotonic() > self._deadline:
+                    self.delivery.cut_short(len(inbox))
                     inbox.clear()
                     break
+                if not self._room():
+                    time.sleep(ROOM_WAIT_SEC)
+                    self._take_starts()
+                    continue
                 self._export(inbox.popleft())
                 done += 1
                 if done % SLICE == 0:
-                    if not final:
+                    if not self._stopping:
                         self._step_aside()
                     self._take_starts()
             self._take_ends(final)
@@ -178,8 +185,6 @@ class Exporter:
     def _emit_log(
         self, record: dict[str, Any], nanos: int, attributes: dict[str, Any], call_id: Any
     ) -> None:
-        if not self._room("records"):
-            return
         trace_id, span_id = record.get("trace_id"), record.get("span_id")
         context = None
         if isinstance(trace_id, str) and isinstance(span_id, str):
@@ -223,7 +228,7 @@ class Exporter:
 
     def _span(self, name: str, call_id: Any, nanos: int, duration_ms: float,
               attributes: dict[str, Any], failed: bool) -> None:
-        if self.spans is not None and self._room("spans"):
+        if self.spans is not None:
             self.spans.timed(name, call_id, nanos, duration_ms, attributes, failed)
             self._accept("spans")
 
@@ -236,12 +241,14 @@ class Exporter:
             return None
         return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
 
-    def _room(self, unit: str) -> bool:
-        """Own batch processors only take what they can hold: the rest is counted here."""
-        if unit not in self.signals.counted or self.delivery.has_room(unit, QUEUE):
-            return True
-        self.delivery.dropped(1, unit, "batch queue full")
-        return False
+    def _room(self) -> bool:
+        """Whether our own batch processors can take a record's log and span without dropping.
+
+        While they cannot (the collector is behind), records wait in the inbox: a burst
+        is delayed, not lost, and only an inbox overflow drops (counted in :meth:`take`).
+        """
+        delivery = self.delivery
+        return all(delivery.has_room(unit, QUEUE) for unit in self.signals.counted)
 
     def _accept(self, unit: str) -> None:
         if unit in self.signals.counted:
@@ -251,6 +258,10 @@ class Exporter:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def pending(self) -> int:
+        """Records and spans not yet sent or dropped: 0 once the export has caught up."""
+        return len(self.inbox) + self.delivery.in_flight()
 
     def stop(self, timeout: float) -> None:
         """Export what is queued and stop within ``timeout`` seconds, whatever the collector."""
@@ -266,6 +277,7 @@ class Exporter:
         """Forget a parent process's exporter in a forked child, sending nothing."""
         self._unregister()
         self.inbox.clear()
+        self.delivery.forget()
         self.signals.shutdown(0.1)
 
     def _unregister(self) -> None:

@@ -25,8 +25,11 @@ from callwatch._otel.delivery import Delivery, say
 __all__ = ["Signals", "build", "endpoint_configured", "own_signals"]
 
 SIGNALS = ("logs", "traces", "metrics")
-QUEUE = 4096  # records (or spans) handed to a batch processor and not yet exported
+QUEUE = 4096  # records (or spans) the export thread lets a batch processor hold unsent
 BATCH = 512
+# The batch processors hold this much more than QUEUE: call spans ended without waiting for room
+# (a call's end, shutdown's still-live calls) never push out a queued item uncounted.
+_HEADROOM = 4 * BATCH
 SCHEDULE_MS = 500
 # The SDK's exporters log each failed batch; callwatch says it once per episode instead.
 _EXPORTER_LOGGERS = (
@@ -150,7 +153,7 @@ def own_signals(
 
         logs = LoggerProvider(resource=resource, shutdown_on_exit=False)
         logs.add_log_record_processor(BatchLogRecordProcessor(
-            _counting(log_exporter, delivery, "records"), max_queue_size=QUEUE,
+            _counting(log_exporter, delivery, "records"), max_queue_size=QUEUE + _HEADROOM,
             max_export_batch_size=BATCH, schedule_delay_millis=SCHEDULE_MS))
         signals.logger = logs.get_logger("callwatch")
         signals.own.append(logs)
@@ -161,7 +164,7 @@ def own_signals(
 
         traces = TracerProvider(resource=resource, shutdown_on_exit=False)
         traces.add_span_processor(BatchSpanProcessor(
-            _counting(span_exporter, delivery, "spans"), max_queue_size=QUEUE,
+            _counting(span_exporter, delivery, "spans"), max_queue_size=QUEUE + _HEADROOM,
             max_export_batch_size=BATCH, schedule_delay_millis=SCHEDULE_MS))
         signals.tracer = traces.get_tracer("callwatch")
         signals.own.append(traces)
