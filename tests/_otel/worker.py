@@ -5,7 +5,8 @@
 ``ROLE`` ``front`` starts and ends the call (the SIP front end); ``media`` logs its
 turns in between (another host's media worker); ``burst`` logs BURST_LINES lines
 as fast as it can and, unless BURST_WAIT=0, stays up until the export has caught
-up, as a running service would. Configured by the environment (LOG_DIR, OTEL_EXPORTER_OTLP_ENDPOINT,
+up, as a running service would; ``fork`` logs, then forks a worker that logs
+under its own call id (``CALL_ID-child``) before both shut down. Configured by the environment (LOG_DIR, OTEL_EXPORTER_OTLP_ENDPOINT,
 OTEL_RESOURCE_ATTRIBUTES, ...).
 """
 
@@ -54,6 +55,26 @@ def burst(call_id: str, pause: float) -> None:
     with bind_call(call_id):
         for n in range(lines):
             log.info("Burst line", extra={"n": n, "caller": "+15551234567"})
+    caught_up(lines, pause)
+
+
+def fork(call_id: str, pause: float) -> None:
+    with bind_call(call_id):
+        for n in range(500):  # the export is busy when the fork comes
+            log.info("Before the fork", extra={"n": n})
+    child = os.fork()
+    if child == 0:
+        with bind_call(f"{call_id}-child"):
+            log.info("Forked worker ready")
+        caught_up(1, pause)
+        callwatch.shutdown()
+        os._exit(0)
+    os.waitpid(child, 0)
+    caught_up(500, pause)
+
+
+def caught_up(lines: int, pause: float) -> None:
+    """Stay up until the export has sent ``lines`` records and has nothing pending (≤ 60 s)."""
     exporter = _otel.current()
     deadline = time.monotonic() + (60 if os.environ.get("BURST_WAIT") != "0" else 0)
     while exporter is not None and time.monotonic() < deadline:
@@ -62,7 +83,7 @@ def burst(call_id: str, pause: float) -> None:
         time.sleep(pause)
 
 
-ROLES = {"front": front, "media": media, "burst": burst}
+ROLES = {"front": front, "media": media, "burst": burst, "fork": fork}
 
 
 def main() -> None:

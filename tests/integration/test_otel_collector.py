@@ -105,6 +105,19 @@ def burst_lines(receiver: OtlpReceiver) -> list[dict[str, object]]:
     return [attributes for attributes in found if attributes.get("call_id") == "otel-it-burst"]
 
 
+def test_a_worker_forked_while_exporting_starts_its_own_export(tmp_path: Path) -> None:
+    receiver = OtlpReceiver()
+    try:
+        run_worker("otel-it-fork", "fork", tmp_path / "a", OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url)
+        wait_for(lambda: any(str(r.body.string_value) == "Forked worker ready"
+                             for _, r in receiver.log_records()))
+    finally:
+        receiver.close()
+    pids = {str(record.body.string_value): resource["process.pid"]
+            for resource, record in receiver.log_records()}
+    assert pids["Forked worker ready"] != pids["Before the fork"]  # the child's own resource
+
+
 def test_a_collector_that_is_down_never_holds_the_process(tmp_path: Path) -> None:
     output = run_worker("otel-it-2", "front", tmp_path / "a",
                         OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",

@@ -30,6 +30,7 @@ class Delivery:
         self._failing = False
         self._episode_dropped = 0
         self._cut_short = 0  # dropped because shutdown came first
+        self._forgotten = False  # a forked child's copy of its parent's: counts nothing
 
     # -- the export thread ------------------------------------------------------------------
 
@@ -53,6 +54,8 @@ class Delivery:
     # -- the exporters' threads --------------------------------------------------------------
 
     def sent(self, count: int, unit: str = "") -> None:
+        if self._forgotten:
+            return
         with self._lock:
             if unit:
                 self.delivered[unit] = self.delivered.get(unit, 0) + self._settle(count, unit)
@@ -80,14 +83,20 @@ class Delivery:
 
     def cut_short(self, count: int) -> None:
         """``count`` items shutdown came too early for: counted now, said once by abandon."""
-        STATS.add("otlp_dropped", count)
+        if count and not self._forgotten:
+            STATS.add("otlp_dropped", count)
         with self._lock:
             self._cut_short += count
 
     def forget(self) -> None:
-        """A forked child's copy: what the parent has in flight is the parent's to count."""
-        with self._lock:
-            self._in_flight = {}
+        """A forked child's copy: the parent's exports are the parent's to count and to say.
+
+        The lock is replaced, not taken: a parent's thread may have held it at the fork.
+        """
+        self._lock = threading.Lock()
+        self._in_flight = {}
+        self._cut_short = 0
+        self._forgotten = True
 
     def abandon(self) -> None:
         """Count what is still in flight once the exporters were given up on, and say the loss."""
@@ -104,6 +113,8 @@ class Delivery:
         STATS.add("internal_errors")
 
     def _lose(self, count: int, unit: str, reason: str) -> None:
+        if self._forgotten:
+            return
         with self._lock:
             first = not self._failing
             self._failing = True

@@ -204,14 +204,23 @@ def _otlp_exporters(wanted: Mapping[str, bool]) -> dict[str, Any]:
     return {signal: factories[signal]() for signal, on in wanted.items() if on}
 
 
+_resources: dict[str, Any] = {}  # the process tree's resource per APP_NAME, all but the pid
+
+
 def _resource(app_name: str) -> Any:
-    """service.name from APP_NAME, host.name and process.pid; the OTEL_* variables win."""
+    """service.name from APP_NAME, host.name and process.pid; the OTEL_* variables win.
+
+    Built once and inherited by forked workers, which only add their pid: the SDK detects
+    resources on a thread pool, and in a child being set up after fork that pool's lock can
+    still be held for the fork, which would hang the worker forever.
+    """
     from opentelemetry.sdk.resources import OTELResourceDetector, Resource  # noqa: PLC0415
 
-    base = Resource.create(
-        {"service.name": app_name, "host.name": socket.gethostname(), "process.pid": os.getpid()}
-    )
-    return base.merge(OTELResourceDetector().detect())
+    base = _resources.get(app_name)
+    if base is None:
+        base = Resource.create({"service.name": app_name, "host.name": socket.gethostname()})
+        base = _resources[app_name] = base.merge(OTELResourceDetector().detect())
+    return Resource({"process.pid": os.getpid()}).merge(base)
 
 
 def _counting(inner: Any, delivery: Delivery, unit: str) -> Any:
