@@ -34,10 +34,13 @@ __all__ = ["Exporter"]
 INBOX = 65_536  # written records waiting for the export thread
 SLICE = 8  # records converted between two yields of the interpreter
 BUSY_SEC = 0.001  # a yield that long means another thread wanted the interpreter
-# Then the export thread steps aside this long. Short: the thread that wanted it is often
-# the SDK's own, sending what we built, and a long pause left both idle (a burst took
-# twice as long to reach the collector, with no gain for the callers).
-BACKOFF_SEC = 0.002
+# Then the export thread steps aside: long while the application is logging (the writer
+# handed a batch within LOGGING_SEC), so a logging caller keeps its pace; short otherwise,
+# as the thread that wanted the interpreter is then mostly the one sending what we built,
+# and a long pause left both idle (a burst took twice as long to reach the collector).
+BACKOFF_LOGGING_SEC = 0.02
+BACKOFF_IDLE_SEC = 0.002
+LOGGING_SEC = 0.1  # twice the writer's default flush interval
 WAKE_AT = 512
 INTERVAL_SEC = 0.1
 ROOM_WAIT_SEC = 0.01  # the batch processors are full: the export thread waits this long
@@ -74,6 +77,7 @@ class Exporter:
         self._wake = threading.Event()
         self._stopping = False
         self._deadline = float("inf")
+        self._last_take = 0.0  # when the writer last handed a batch over
         BATCH_SINKS.append(self.take)
         self._thread = threading.Thread(target=self._run, name="callwatch-otlp", daemon=True)
         self._thread.start()
@@ -82,6 +86,7 @@ class Exporter:
 
     def take(self, batch: list[Item]) -> None:
         """The writer's batch: queued for export, or dropped and counted when the queue is full."""
+        self._last_take = time.monotonic()
         inbox = self.inbox
         room = INBOX - len(inbox)
         if room >= len(batch):
@@ -134,13 +139,13 @@ class Exporter:
         except Exception:  # the export thread outlives any one bad record
             self.delivery.internal_error()
 
-    @staticmethod
-    def _step_aside() -> None:
+    def _step_aside(self) -> None:
         """Let the callers' threads run first: yield, and back off while they are busy."""
         started = time.perf_counter()
         time.sleep(0)
         if time.perf_counter() - started > BUSY_SEC:
-            time.sleep(BACKOFF_SEC)
+            logging = time.monotonic() - self._last_take < LOGGING_SEC
+            time.sleep(BACKOFF_LOGGING_SEC if logging else BACKOFF_IDLE_SEC)
 
     def _take_starts(self) -> None:
         events = self.events
