@@ -181,7 +181,8 @@ def _report(modes: list[str], results: dict[tuple[str, str], list[Run]]) -> str:
         f"{ROUNDS} interleaved rounds, medians. Target: ≤ 1.25× export off, also with the "
         f"collector down or silent; shutdown ≤ 2 s. Delivered: records the collector took "
         f"(of {logged['tight']:,} tight and {logged['bursts']:,} burst lines over the rounds); "
-        f"dropped: records and spans counted as lost. With the local collector the process "
+        f"dropped: records and spans counted as lost (a few more than the lines: the "
+        f"outage's own WARNING records are exported too). With the local collector the process "
         f"stays up after each load until the export has caught up (at most {DRAIN_SEC:.0f} s: "
         f"the last column); with the collector down or silent it shuts down at once. "
         f"Python {sys.version.split()[0]}.",
