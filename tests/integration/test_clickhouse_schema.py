@@ -78,17 +78,21 @@ def test_the_sql_reads_the_standard_schema(db: str) -> None:
                   "message": "llm completed",
                   "extra": {"operation": "llm", "duration_ms": 310.5, "success": True}}
         other = {**RECORD, "call_id": "someone-else"}
+        refund = {**RECORD, "call_id": call_id, "timestamp": "2026-12-01T21:15:31.000000Z",
+                  "message": "refund.issued", "extra": {"call_id": call_id, "amount": 12},
+                  "chain": {"seq": 7, "prev": "ab" * 32, "alg": "sha256", "hash": "cd" * 32}}
         insert(session, db, second, "performance")
         insert(session, db, first, "app")
         insert(session, db, other, "app")
+        insert(session, db, refund, "app")  # the exporter's copy: its chain says it is audit
 
         tables = str(session.query(tables_sql()))
         assert f'"database":"{db}","name":"otel_logs"' in tables
         trace = CallTrace(call_id)
         rows = str(session.query(logs_sql(db, call_id))).splitlines()
         assert read_rows(rows, trace) is False
-        assert [record for _, record in trace.records] == [first, second]
-        assert [folder for folder, _ in trace.records] == ["app", "performance"]
+        assert [record for _, record in trace.records] == [first, second, refund]
+        assert [folder for folder, _ in trace.records] == ["app", "performance", "audit"]
         assert trace.stages["llm"].count == 1
     finally:
         session.close()

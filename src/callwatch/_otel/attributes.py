@@ -29,10 +29,10 @@ __all__ = [
 
 SEVERITY = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
 JSON_KEYS = "callwatch.json"
-CATEGORY = "callwatch.category"  # the folder of the record's file: app, errors, performance
+CATEGORY = "callwatch.category"  # the folder of the record's file: app, errors, performance, audit
 # Top-level fields kept as attributes, in the order a record holds them.
 _FIELDS = ("logger", "function", "line", "app", "environment", "host", "pid", "call_id")
-_AFTER_EXTRA = ("exception", "trace_id", "span_id")
+_AFTER_EXTRA = ("exception", "trace_id", "span_id", "chain")  # an audit record's hash chain last
 _RESERVED = frozenset(
     (*_FIELDS, *_AFTER_EXTRA, JSON_KEYS, CATEGORY, "exception.type", "exception.message")
 )
@@ -87,7 +87,7 @@ def to_attributes(record: Mapping[str, Any], category: str) -> dict[str, Any]:
         call_id = extra.get("call_id")
         if isinstance(call_id, str):
             attributes["call_id"] = call_id
-    attributes[CATEGORY] = category
+    attributes[CATEGORY] = "audit" if "chain" in record else category
     if typed:
         attributes[JSON_KEYS] = orjson.dumps(typed).decode()
     return attributes
