@@ -45,6 +45,7 @@ __all__ = [
     "ClickHouseError",
     "Server",
     "collect",
+    "count_sql",
     "describe",
     "logs_sql",
     "read_rows",
