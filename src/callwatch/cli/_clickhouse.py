@@ -60,6 +60,7 @@ TIMEOUT_SEC = 30.0
 MAX_TRACE_IDS = 64
 # ClickHouse's codes for a refused login (unknown user, wrong or missing password,
 # address not allowed, and the newer servers' single code).
+_READ_ONLY = ("Code: 164,", "Code: 164.")  # a read-only user may not change settings
 _AUTH_CODES = ("Code: 192,", "Code: 193,", "Code: 194,", "Code: 195,", "Code: 516.", "Code: 516,")
 
 
@@ -241,12 +242,12 @@ def collect(
     if days is not None:
         first = datetime.now(timezone.utc).date() - timedelta(days=days - 1)
         since = int(datetime.combine(first, datetime.min.time(), timezone.utc).timestamp())
-    with _session(server, timeout) as (query, downloaded):
+    deadline = time.monotonic() + timeout
+    with _session(server, timeout, deadline) as (query, downloaded):
         database = _database(query, server)
         trace = CallTrace(call_id, max_records, source="clickhouse",
                           read_from=f"{server.where} {database}.otel_logs")
         limit = max(MAX_RECORDS, max_records)
-        deadline = time.monotonic() + timeout
         with query(logs_sql(database, call_id, limit, since=since)) as rows:
             cut = read_rows(rows, trace, limit, deadline)
         if cut:
@@ -286,20 +287,44 @@ _Query = Callable[[str], Any]
 
 
 @contextmanager
-def _session(server: Server, timeout: float) -> Iterator[tuple[_Query, Callable[[], int]]]:
+def _session(
+    server: Server, timeout: float, deadline: float
+) -> Iterator[tuple[_Query, Callable[[], int]]]:
     """``query(sql)``, a context giving the answer's lines, and the bytes the answers took;
-    every failure a ClickHouseError."""
-    settings = {**dict(server.params), "max_execution_time": str(int(timeout))}
+    every failure a ClickHouseError.
+
+    Each query may run on the server for what is left of the time allowed; a read-only
+    user, who may not set that limit, is then asked without it (the reading stays
+    bounded on this side).
+    """
+    limited = [True]
     downloaded = [0]
+
+    def send(sql: str) -> httpx.Response:
+        params = dict(server.params)
+        if limited[0]:
+            params["max_execution_time"] = str(max(1, int(deadline - time.monotonic())))
+        response = client.send(
+            client.build_request("POST", server.url, content=sql, params=params), stream=True
+        )
+        if limited[0] and response.status_code != 200:
+            response.read()
+            if response.text.startswith(_READ_ONLY):
+                downloaded[0] += response.num_bytes_downloaded
+                response.close()
+                limited[0] = False
+                return send(sql)
+        return response
 
     @contextmanager
     def query(sql: str) -> Iterator[Iterator[str]]:
-        with client.stream("POST", server.url, content=sql, params=settings) as response:
-            try:
-                _check(response, server)
-                yield response.iter_lines()
-            finally:
-                downloaded[0] += response.num_bytes_downloaded
+        response = send(sql)
+        try:
+            _check(response, server)
+            yield response.iter_lines()
+        finally:
+            downloaded[0] += response.num_bytes_downloaded
+            response.close()
 
     try:
         with httpx.Client(timeout=timeout, auth=server.auth, follow_redirects=False) as client:
