@@ -265,6 +265,7 @@ def _read_the_end(
     deadline: float,
 ) -> None:
     """After a cut: the call's last records, and the count of those never read between."""
+    why = "time ran out" if time.monotonic() > deadline else f"past {limit:,} records"
     read = trace.rows_read
     with query(count_sql(database, trace.call_id, since=since)) as lines:
         total = next((int(orjson.loads(line)["n"]) for line in lines if line.strip()), read)
@@ -279,7 +280,6 @@ def _read_the_end(
     added = len(trace.records) + trace.not_shown - kept_before
     unread = max(0, total - read - added)
     trace.not_shown += unread
-    why = "time ran out" if time.monotonic() > deadline else f"past {limit:,} records"
     trace.read_cut = f"{why}: {unread:,} records between the first and the last not read"
 
 
