@@ -133,6 +133,8 @@ def test_a_long_call_is_cut_as_the_files_cut_it(
                    timeout=10).raise_for_status()
         read_only = as_json(_clickhouse.collect(f"{url}/?session_id=reader", "long-call",
                                                 max_records=10))
+        # The call's last 100 records include the 50 past the cut: nothing went unread.
+        whole = as_json(_clickhouse.collect(url, "long-call", max_records=200))
     shown = [*range(5), *range(total - 5, total)]
     assert [r["message"] for r in story["records"]] == [f"step {n}" for n in shown]
     assert story["records_not_shown"] == total - 10
@@ -141,6 +143,9 @@ def test_a_long_call_is_cut_as_the_files_cut_it(
         "past 1,000 records: 45 records between the first and the last not read")
     assert story["rows_read"] == 1000 + 5
     assert read_only["records"] == story["records"]
+    assert whole["read_cut"] is None and whole["records_not_shown"] == total - 200
+    assert [r["message"] for r in whole["records"][-2:]] == [f"step {total - 2}",
+                                                             f"step {total - 1}"]
 
     # The same records in a log file give the same story.
     log_file = tmp_path / "logs" / "app" / f"app_{time.strftime('%Y-%m-%d', time.gmtime())}.log"

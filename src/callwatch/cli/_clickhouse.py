@@ -38,7 +38,7 @@ import orjson
 
 from callwatch._otel.attributes import record_from_attributes
 from callwatch.cli._render import Output
-from callwatch.cli.trace import CallTrace
+from callwatch.cli.trace import DEFAULT_MAX_RECORDS, CallTrace
 
 __all__ = [
     "MAX_RECORDS",
@@ -231,7 +231,7 @@ def read_rows(
 def collect(
     url: str,
     call_id: str,
-    max_records: int = MAX_RECORDS,
+    max_records: int = DEFAULT_MAX_RECORDS,
     timeout: float = TIMEOUT_SEC,
     days: int | None = None,
 ) -> CallTrace:
@@ -279,8 +279,9 @@ def _read_the_end(
     read_rows(reversed(newest), trace, tail)
     added = len(trace.records) + trace.not_shown - kept_before
     unread = max(0, total - read - added)
-    trace.not_shown += unread
-    trace.read_cut = f"{why}: {unread:,} records between the first and the last not read"
+    if unread:  # else the end read made up for the cut
+        trace.not_shown += unread
+        trace.read_cut = f"{why}: {unread:,} records between the first and the last not read"
 
 
 _Query = Callable[[str], Any]
