@@ -74,7 +74,7 @@ def test_the_sql_reads_the_standard_schema(db: str) -> None:
         session.query(STANDARD_LOGS.format(db=db))
         session.query(STANDARD_TRACES.format(db=db))
         call_id = "ast-'quoted'\\-1"
-        first = {**RECORD, "call_id": call_id}
+        first = {**RECORD, "call_id": call_id, "region": "eu-west", "tenant": {"id": 7}}
         second = {**RECORD, "call_id": call_id, "timestamp": "2026-12-01T21:15:30.000001Z",
                   "message": "llm completed",
                   "extra": {"operation": "llm", "duration_ms": 310.5, "success": True}}

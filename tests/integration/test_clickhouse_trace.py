@@ -86,6 +86,7 @@ def test_a_two_host_call_is_the_files_story_from_clickhouse(tmp_path: Path) -> N
         h.pid for h in hosts}
     assert story["hosts"] == [socket.gethostname()]
     assert story["read_cut"] is None
+    assert {r["region"] for r in story["records"]} == {"front-eu", "media-eu"}
     assert story["stages"]["llm_completion"]["count"] == 2
     assert story["stages"]["stt_transcribe"]["count"] == 1
     # ... and what is the source's own: ClickHouse holds each record once, the files twice.

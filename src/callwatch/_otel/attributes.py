@@ -37,6 +37,9 @@ _RESERVED = frozenset(
     (*_FIELDS, *_AFTER_EXTRA, JSON_KEYS, CATEGORY, "exception.type", "exception.message")
 )
 _EXTRA_PREFIX = "extra."
+_FIELD_PREFIX = "callwatch.field."  # a top-level field a user's processor added
+_PREFIXES = (_EXTRA_PREFIX, _FIELD_PREFIX)
+_KNOWN = frozenset((*_FIELDS, *_AFTER_EXTRA, "timestamp", "level", "message", "extra"))
 _INT64 = 1 << 63
 
 _second: tuple[str, int] = ("", 0)
@@ -72,7 +75,7 @@ def to_attributes(record: Mapping[str, Any], category: str) -> dict[str, Any]:
     if isinstance(extra, Mapping):
         for key, value in extra.items():
             name = str(key)
-            if name in _RESERVED or name.startswith(_EXTRA_PREFIX):
+            if name in _RESERVED or name.startswith(_PREFIXES):
                 name = _EXTRA_PREFIX + name
             _put(attributes, typed, name, value)
     exception = record.get("exception")
@@ -83,6 +86,9 @@ def to_attributes(record: Mapping[str, Any], category: str) -> dict[str, Any]:
         value = record.get(key)
         if value is not None:
             _put(attributes, typed, key, value)
+    for key, value in record.items():
+        if key not in _KNOWN:
+            _put(attributes, typed, _FIELD_PREFIX + str(key), value)
     if "call_id" not in attributes and isinstance(extra, Mapping):
         call_id = extra.get("call_id")
         if isinstance(call_id, str):
@@ -117,10 +123,13 @@ def record_from_attributes(
         typed = set()
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    added: dict[str, Any] = {}
     for key, raw in attributes.items():
         value = _decode(raw) if key in typed else raw
         if key.startswith(_EXTRA_PREFIX):
             extra[key[len(_EXTRA_PREFIX) :]] = value
+        elif key.startswith(_FIELD_PREFIX):
+            added[key[len(_FIELD_PREFIX) :]] = value
         elif key in _RESERVED:
             fields[key] = value
         else:
@@ -136,6 +145,7 @@ def record_from_attributes(
     for key in _AFTER_EXTRA:
         if key in fields:
             record[key] = fields[key]
+    record.update(added)
     category = str(fields.get(CATEGORY) or "app")
     return category, record
 
