@@ -44,7 +44,10 @@ class _CallStamper(SpanProcessor):
         self.remember(span.context.span_id, call_id)
 
     def on_end(self, span: Any) -> None:
-        self._calls.pop(span.context.span_id, None)
+        span_id = span.context.span_id
+        if span_id in self._calls:  # the spans outside calls take no lock
+            with self._lock:
+                self._calls.pop(span_id, None)
 
     def remember(self, span_id: int, call_id: str) -> None:
         with self._lock:

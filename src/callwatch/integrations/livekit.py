@@ -67,9 +67,9 @@ def instrument_session(session: AgentSession[Any], call_id: str, **fields: Any) 
     session.on("error", watcher.error)
     session.on("close", watcher.close)
     if session.agent_state == "initializing":  # not started yet: its tasks will inherit the id
-        watcher.await_start()
+        watcher.bind_until_started()
     else:
-        watcher.call.start(framework="livekit")
+        watcher.started()
     return watcher.call
 
 
@@ -95,7 +95,7 @@ class _SessionWatcher:
         self._agent_state = "initializing"
         self._binding: bind_call | None = None
 
-    def await_start(self) -> None:
+    def bind_until_started(self) -> None:
         """Bind the call id until the session starts: the tasks it starts inherit it."""
         self._binding = self.call.bound()
         self._binding.__enter__()
@@ -161,12 +161,12 @@ class _SessionWatcher:
 
     def agent_state(self, event: AgentStateChangedEvent) -> None:
         if event.old_state == "initializing" and not self.call.started:
-            self._started()
+            self.started()
         self._agent_state = event.new_state
         if event.new_state == "speaking":
             self.call.budget.stop()
 
-    def _started(self) -> None:
+    def started(self) -> None:
         """The session started, in the task that started it: inside its span, if traced."""
         self.call.start(framework="livekit")
         binding, self._binding = self._binding, None

@@ -122,8 +122,8 @@ class CallwatchObserver(BaseObserver):
             return
         if data.direction != FrameDirection.DOWNSTREAM:
             return
-        if isinstance(frame, StartFrame) and not self.call.started:
-            await self._start_traced(data)
+        if isinstance(frame, StartFrame):
+            await self._start(data)
             return
         kind = type(frame)
         handler = _HANDLERS[kind] if kind in _HANDLERS else _handler_for(kind)
@@ -132,8 +132,10 @@ class CallwatchObserver(BaseObserver):
 
     # -- frames -----------------------------------------------------------------------------
 
-    async def _start_traced(self, data: FramePushed) -> None:
-        """Start the call inside Pipecat's conversation span when Pipecat traces the pipeline."""
+    async def _start(self, data: FramePushed) -> None:
+        """The call starts: inside Pipecat's conversation span when Pipecat traces the pipeline."""
+        if self.call.started:
+            return
         conversation = await self._open_conversation(data)
         if conversation is None:
             self.call.start(framework="pipecat")
