@@ -83,3 +83,17 @@ def test_livekit_spans_and_the_call_span_share_one_trace_per_call(tmp_path: Path
     for tree in calls.values():
         assert {"agent_session", "session_start", "agent_turn", "llm_node", "call"} <= names(tree)
         assert len([span for span in tree if span["name"] == "agent_turn"]) == 2
+
+
+async def test_pipecat_tracing_without_a_provider_records_the_call_as_ever(log_dir: Path) -> None:
+    need_module("pipecat.pipeline.worker")
+    from opentelemetry import trace  # noqa: PLC0415
+
+    from tests.integrations.traced import pipecat_call  # noqa: PLC0415
+
+    assert not hasattr(trace.get_tracer_provider(), "add_span_processor")  # the API's stand-in
+    await pipecat_call("pc-untraced")
+    records = [r for r in read_records(log_dir, "app") if r.get("call_id") == "pc-untraced"]
+    assert [r["message"] for r in records if "turn" not in r["message"]] == [
+        "Call started", "Call ended", "Call completed"]
+    assert records[-1]["extra"]["success"] is True
