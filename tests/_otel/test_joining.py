@@ -55,13 +55,13 @@ def test_a_span_started_in_a_call_passes_its_id_to_every_span_below_it() -> None
                                  "unrelated": None, "own": "set-by-its-creator"}
 
 
-def test_an_adopted_span_passes_the_call_to_the_spans_started_below_it() -> None:
+def test_an_adopted_span_and_the_spans_started_below_it_carry_the_call() -> None:
     tracer, memory = _traced()
     session = tracer.start_span("session")  # opened before the call was known
     joining.adopt(session.get_span_context(), "join-2")
     tracer.start_span("agent_turn", context=trace.set_span_in_context(session)).end()
     session.end()
-    assert _call_ids(memory) == {"session": None, "agent_turn": "join-2"}
+    assert _call_ids(memory) == {"session": "join-2", "agent_turn": "join-2"}
 
 
 async def test_concurrent_calls_never_stamp_each_others_spans() -> None:

@@ -87,9 +87,9 @@ def test_livekit_spans_and_the_call_span_share_one_trace_per_call(tmp_path: Path
 
 async def test_pipecat_tracing_without_a_provider_records_the_call_as_ever(log_dir: Path) -> None:
     need_module("pipecat.pipeline.worker")
-    from opentelemetry import trace  # noqa: PLC0415
+    from opentelemetry import trace
 
-    from tests.integrations.traced import pipecat_call  # noqa: PLC0415
+    from tests.integrations.traced import pipecat_call
 
     assert not hasattr(trace.get_tracer_provider(), "add_span_processor")  # the API's stand-in
     await pipecat_call("pc-untraced")

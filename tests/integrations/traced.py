@@ -4,8 +4,9 @@
 
 It sets its own global tracer provider (spans kept in memory, or sent over
 OTLP/HTTP to OTLP_ENDPOINT), turns the framework's tracing on, runs two
-concurrent calls (``<framework>-a`` and ``<framework>-b``) recorded by
-callwatch's adapter, and prints the finished spans as one JSON line.
+concurrent calls (``<framework>-a`` and ``<framework>-b``; Pipecat's ``b``
+gets its observer with ``add_observer``) recorded by callwatch's adapter, and
+prints the finished spans as one JSON line.
 Global providers are set once per process: each run is a fresh process.
 """
 
@@ -30,8 +31,11 @@ CALLS = ("a", "b")
 CALL_TIMEOUT_SEC = 30.0  # a pipeline that died early leaves the caller waiting
 
 
-async def pipecat_call(call_id: str) -> None:
-    """One Pipecat call, its tracing on: Pipecat's traced STT base, the demo's LLM and TTS."""
+async def pipecat_call(call_id: str, added_later: bool = False) -> None:
+    """One Pipecat call, its tracing on: Pipecat's traced STT base, the demo's LLM and TTS.
+
+    ``added_later``: the observer joins with ``worker.add_observer`` instead of ``observers=``.
+    """
     from pipecat.frames.frames import (
         Frame,
         TranscriptionFrame,
@@ -83,17 +87,19 @@ async def pipecat_call(call_id: str) -> None:
     worker = PipelineWorker(
         Pipeline([TracedSTT(), SimulatedLLMService(services), tts]),
         params=PipelineParams(enable_metrics=True, enable_usage_metrics=True),
-        observers=[CallwatchObserver(call_id=call_id)],
+        observers=[] if added_later else [CallwatchObserver(call_id=call_id)],
         enable_rtvi=False, idle_timeout_secs=None,
         enable_tracing=True, conversation_id=f"conversation-{call_id}",
     )
+    if added_later:  # after Pipecat's own observers: they see the StartFrame first
+        worker.add_observer(CallwatchObserver(call_id=call_id))
     runner = WorkerRunner(handle_sigint=False)
     await runner.add_workers(worker)
     caller = converse(worker, tts, 2, speech_sec=0.05, stop_secs=0.0, pause_sec=0.05)
     await asyncio.gather(runner.run(), asyncio.wait_for(caller, CALL_TIMEOUT_SEC))
 
 
-async def livekit_call(call_id: str) -> None:
+async def livekit_call(call_id: str, added_later: bool = False) -> None:
     """One LiveKit session, offline (a fake LLM), as the LiveKit adapter's tests run it."""
     from tests.integrations.test_livekit import _talk
 
@@ -135,7 +141,7 @@ def main() -> None:
     callwatch.configure(log_dir=log_dir, console=False)
 
     async def calls() -> None:
-        await asyncio.gather(*(run(f"{framework}-{name}") for name in CALLS))
+        await asyncio.gather(*(run(f"{framework}-{name}", name == "b") for name in CALLS))
 
     asyncio.run(calls())
     callwatch.shutdown()

@@ -4,8 +4,9 @@ Pipecat and LiveKit start their spans through the application's tracer
 provider, on tasks of their own. A span processor added to that provider (the
 provider itself is never replaced) stamps ``call_id`` on every span whose
 parent carries one, and on every span started while a call is bound: the
-conversation (or session) span is stamped where the adapter opens or adopts
-it, and every span below it inherits the call, whichever task starts it.
+conversation (or session) span is stamped where the adapter opens it, or
+when the adapter adopts it while it is open, and every span below it
+inherits the call, whichever task starts it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class _CallStamper(SpanProcessor):
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._calls: dict[int, str] = {}  # span id of an open span -> its call id
+        # Open root spans outside calls, which a call may still adopt (held weakly).
+        self._roots: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
         self._providers: weakref.WeakSet[Any] = weakref.WeakSet()
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
@@ -36,18 +39,21 @@ class _CallStamper(SpanProcessor):
         if not isinstance(call_id, str):
             parent = span.parent
             call_id = self._calls.get(parent.span_id) if parent is not None else None
+            call_id = call_id or get_call_id()
             if call_id is None:
-                call_id = get_call_id()
-                if call_id is None:
-                    return
+                if parent is None:
+                    with self._lock:
+                        self._roots[span.context.span_id] = span
+                return
             span.set_attribute("call_id", call_id)
         self.remember(span.context.span_id, call_id)
 
     def on_end(self, span: Any) -> None:
         span_id = span.context.span_id
-        if span_id in self._calls:  # the spans outside calls take no lock
+        if span_id in self._calls or span_id in self._roots:  # others take no lock
             with self._lock:
                 self._calls.pop(span_id, None)
+                self._roots.pop(span_id, None)
 
     def remember(self, span_id: int, call_id: str) -> None:
         with self._lock:
@@ -55,6 +61,13 @@ class _CallStamper(SpanProcessor):
             calls.setdefault(span_id, call_id)
             while len(calls) > MAX_LIVE:
                 del calls[next(iter(calls))]
+
+    def adopt(self, span_id: int, call_id: str) -> None:
+        with self._lock:
+            root = self._roots.pop(span_id, None)
+        if root is not None:
+            root.set_attribute("call_id", call_id)
+        self.remember(span_id, call_id)
 
     def add_to(self, provider: Any) -> None:
         with self._lock:
@@ -80,6 +93,7 @@ def join(provider: Any) -> bool:
 
 
 def adopt(span_context: Any, call_id: str) -> None:
-    """The spans below ``span_context`` (a framework's conversation span) belong to ``call_id``."""
+    """The span of ``span_context`` (a framework's conversation span, opened before the call
+    was known) and the spans started below it belong to ``call_id``."""
     if span_context is not None and span_context.is_valid:
-        _STAMPER.remember(span_context.span_id, call_id)
+        _STAMPER.adopt(span_context.span_id, call_id)
