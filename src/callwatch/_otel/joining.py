@@ -17,6 +17,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import SpanProcessor
 
+from callwatch._otel.spans import shown_call_id
 from callwatch.context import get_call_id
 
 __all__ = ["adopt", "join"]
@@ -45,6 +46,7 @@ class _CallStamper(SpanProcessor):
                     with self._lock:
                         self._roots[span.context.span_id] = span
                 return
+            call_id = shown_call_id(call_id)
             span.set_attribute("call_id", call_id)
         self.remember(span.context.span_id, call_id)
 
@@ -96,4 +98,4 @@ def adopt(span_context: Any, call_id: str) -> None:
     """The span of ``span_context`` (a framework's conversation span, opened before the call
     was known) and the spans started below it belong to ``call_id``."""
     if span_context is not None and span_context.is_valid:
-        _STAMPER.adopt(span_context.span_id, call_id)
+        _STAMPER.adopt(span_context.span_id, shown_call_id(call_id))
