@@ -449,6 +449,7 @@ async def test_every_answer_says_nosniff(
         await client.post("/monitoring/metrics", headers=AUTH),  # 405
         await client.get("/monitoring/dashboard/routes.py"),  # 404
         await client.get("/monitoring/metrics/", headers=AUTH),  # 307
+        await client.post("/monitoring/metrics/", headers=AUTH),  # 405 from a slash route
         await client.get("/monitoring/dashboard/dashboard.css"),
     ]
     monkeypatch.setattr(monitoring, "get_metrics", lambda: 1 / 0)

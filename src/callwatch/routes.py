@@ -572,23 +572,30 @@ async def _without_slash(request: Request) -> Response:
     absolute URL from the request's ``Host`` header, an open redirect.
     """
     path = request.url.path
-    if not path.endswith("/"):
-        raise HTTPException(404, detail="not found")
-    target = "/" + path.strip("/")
-    query = request.url.query
-    location = f"{target}?{query}" if query else target
-    return Response(status_code=307, headers={"Location": location, **_NO_STORE})
+    if request.method not in ("GET", "HEAD"):
+        error = HTTPException(405, headers={"Allow": "GET, HEAD"})
+    elif not path.endswith("/"):
+        error = HTTPException(404, detail="not found")
+    else:
+        target = "/" + path.strip("/")
+        query = request.url.query
+        location = f"{target}?{query}" if query else target
+        return Response(status_code=307, headers={"Location": location, **_NO_STORE, **_NOSNIFF})
+    response = await http_exception_handler(request, error)
+    response.headers.update(_NOSNIFF)
+    return response
+
+
+# Every method reaches the endpoint, so a wrong one is answered with ``nosniff`` too.
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def _add_slash_routes() -> None:
+    """One plain Starlette route per path: nothing for FastAPI to analyse at import."""
     paths = dict.fromkeys(r.path for r in router.routes if isinstance(r, APIRoute))
     for path in paths:
-        router.add_api_route(
-            path.removeprefix(router.prefix) + "/{_trailing:path}",
-            _without_slash,
-            methods=["GET", "HEAD"],
-            include_in_schema=False,
-        )
+        router.add_route(path + "/{_trailing:path}", _without_slash, methods=_ANY_METHOD,
+                         include_in_schema=False)
 
 
 _add_slash_routes()
