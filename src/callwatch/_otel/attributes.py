@@ -86,9 +86,9 @@ def to_attributes(record: Mapping[str, Any], category: str) -> dict[str, Any]:
         value = record.get(key)
         if value is not None:
             _put(attributes, typed, key, value)
-    for key, value in record.items():
-        if key not in _KNOWN:
-            _put(attributes, typed, _FIELD_PREFIX + str(key), value)
+    if not _KNOWN.issuperset(record):  # rare: a processor added a top-level field
+        for key in record.keys() - _KNOWN:
+            _put(attributes, typed, _FIELD_PREFIX + str(key), record[key])
     if "call_id" not in attributes and isinstance(extra, Mapping):
         call_id = extra.get("call_id")
         if isinstance(call_id, str):
