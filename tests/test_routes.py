@@ -602,10 +602,11 @@ async def test_a_calls_story_is_what_trace_json_prints(
     assert response.status_code == 200
     story = response.json()
     expected = orjson.loads(orjson.dumps(trace.as_json(trace.collect(tmp_path / "logs", "story-1"))))
-    scanned = ("bytes_scanned", "files_scanned")  # the log files grow meanwhile
+    scanned = ("bytes_scanned", "files_scanned", "read_from")  # the log files grow meanwhile
     assert {k: v for k, v in story.items() if k not in scanned} == {
         k: v for k, v in expected.items() if k not in scanned
     }
+    assert story["read_from"] == "LOG_DIR" and str(tmp_path) not in response.text
     messages = [r["message"] for r in story["records"]]
     assert {"Call started", "turn", "STT failed", "Call completed"} <= set(messages)
     assert {r.get("call_id") for r in story["records"]} == {"story-1"}

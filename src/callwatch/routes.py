@@ -518,6 +518,7 @@ def _story(log_dir: pathlib.Path, call_id: str) -> dict[str, Any]:
     from callwatch.cli import trace  # noqa: PLC0415  (loaded by the first call page)
 
     story = trace.as_json(trace.collect(log_dir, call_id))
+    story["read_from"] = "LOG_DIR"  # the setting's name: the server's paths stay on the server
     records = story["records"]
     if len(records) > _MAX_RECORDS:
         half = _MAX_RECORDS // 2
