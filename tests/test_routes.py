@@ -656,3 +656,15 @@ async def test_call_pages_are_read_a_few_at_a_time(
     assert refused.status_code == 503
     assert [(await p).status_code for p in pending] == [404, 404]
     assert (await client.get("/monitoring/calls/c-3")).status_code == 404
+
+
+@pytest.mark.usefixtures("log_dir")
+async def test_a_call_page_stops_reading_at_its_deadline_and_says_so(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_a_call("slow-1")
+    _runtime.flush()
+    monkeypatch.setattr(routes, "_TRACE_TIMEOUT_SEC", 0.0)  # the deadline is already past
+    answer = await client.get("/monitoring/calls/slow-1")
+    assert answer.status_code == 503
+    assert answer.json()["read_cut"].startswith("out of time after 0 of ")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 
+from callwatch.cli import trace
 from tests.cli.conftest import record, run_cli, run_python, write_lines
 
 
@@ -66,6 +68,15 @@ def test_json_merges_folders_and_days_in_time_order_without_duplicates(cli_log_d
     assert answer["stage_total_ms"] == 1900.0
     assert answer["total_ms"] == 2200.0
     assert answer["first"] == "2024-01-04T23:59:59.500000Z"
+
+
+def test_a_read_past_its_deadline_stops_and_says_how_far_it_got(cli_log_dir: Path) -> None:
+    _call_over_two_days(cli_log_dir)
+    whole = trace.collect(cli_log_dir, "ast-1", until=time.monotonic() + 60)
+    assert whole.read_cut is None and whole.records
+    cut = trace.collect(cli_log_dir, "ast-1", until=time.monotonic() - 1)
+    assert cut.read_cut == "out of time after 0 of 6 files"
+    assert not cut.records
 
 
 def test_json_says_what_was_read_and_who_wrote_the_call(cli_log_dir: Path) -> None:

@@ -28,7 +28,9 @@ The engine is reusable and does not care where records come from:
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -303,24 +305,33 @@ def collect(
     *,
     max_records: int = DEFAULT_MAX_RECORDS,
     days: int | None = None,
+    until: float | None = None,
 ) -> CallTrace:
     """Read the log files under ``log_dir`` and keep the records of ``call_id``.
 
     ``days`` limits the reading to the files of the last ``days`` UTC days,
     today included, which bounds the work on a directory that keeps months.
+    Past ``until`` (a ``time.monotonic()`` instant) reading stops and
+    ``read_cut`` says how far it got.
     """
     trace = CallTrace(call_id, max_records, read_from=str(log_dir))
     # The id as a whole JSON string, quotes and escapes included: ast-1 is not ast-10.
     needle = orjson.dumps(call_id)
     files = _files(log_dir, days, trace.stats)
+    done = 0
     # Files are read ahead on threads but added in file order, so the audit copy wins.
-    for log_file, lines in read_ahead(files, needle, trace.stats, _THREADS):
-        if not lines:
-            advance(log_file.size)
-        for line in lines:
-            record = parse_line(line, trace.stats)
-            if record is not None and _belongs(record, call_id):
-                trace.add(log_file.category, record)
+    with closing(read_ahead(files, needle, trace.stats, _THREADS)) as batches:
+        for log_file, lines in batches:
+            if until is not None and time.monotonic() > until:
+                trace.read_cut = f"out of time after {done} of {len(files)} files"
+                break
+            if not lines:
+                done += 1
+                advance(log_file.size)
+            for line in lines:
+                record = parse_line(line, trace.stats)
+                if record is not None and _belongs(record, call_id):
+                    trace.add(log_file.category, record)
     return trace
 
 
