@@ -175,3 +175,21 @@ def test_the_longest_and_failed_calls_of_a_minute_are_named(log_dir: Path) -> No
     assert point["failed_calls"][0] == "long-3"
     merged = aggregate([point, {**point, "t": point["t"]}], 60)
     assert len(merged[0]["longest_calls"]) == 10
+
+
+def test_calls_that_ended_in_other_workers_are_named_on_the_writers_minute(log_dir: Path) -> None:
+    writer, other = recorder_in(log_dir), recorder_in(log_dir, writer=False)
+    start = time.time() - MINUTE
+    writer.sample(start)
+    other.sample(start)
+    other.ended.on_end("other-long", 300.0, success=True)
+    other.ended.on_end("other-failed", 5.0, success=False)
+    writer.ended.on_end("writer-long", 200.0, success=True)
+    end = time.time()
+    other.sample(end)  # the minute's notes may land before or after the writer's point
+    writer.sample(end)
+    (point,) = recorder_in(log_dir).read(5)
+    assert [c["call_id"] for c in point["longest_calls"]][:3] == [
+        "other-long", "writer-long", "other-failed"]
+    assert "other-failed" in point["failed_calls"]
+    assert point["calls"] is not None  # the writer's figures, not a worker's note

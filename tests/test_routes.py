@@ -449,6 +449,7 @@ async def test_every_answer_says_nosniff(
         await client.post("/monitoring/metrics", headers=AUTH),  # 405
         await client.get("/monitoring/dashboard/routes.py"),  # 404
         await client.get("/monitoring/metrics/", headers=AUTH),  # 307
+        await client.post("/monitoring/metrics/", headers=AUTH),  # 405 from a slash route
         await client.get("/monitoring/dashboard/dashboard.css"),
     ]
     monkeypatch.setattr(monitoring, "get_metrics", lambda: 1 / 0)
@@ -601,10 +602,11 @@ async def test_a_calls_story_is_what_trace_json_prints(
     assert response.status_code == 200
     story = response.json()
     expected = orjson.loads(orjson.dumps(trace.as_json(trace.collect(tmp_path / "logs", "story-1"))))
-    scanned = ("bytes_scanned", "files_scanned")  # the log files grow meanwhile
+    scanned = ("bytes_scanned", "files_scanned", "read_from")  # the log files grow meanwhile
     assert {k: v for k, v in story.items() if k not in scanned} == {
         k: v for k, v in expected.items() if k not in scanned
     }
+    assert story["read_from"] == "LOG_DIR" and str(tmp_path) not in response.text
     messages = [r["message"] for r in story["records"]]
     assert {"Call started", "turn", "STT failed", "Call completed"} <= set(messages)
     assert {r.get("call_id") for r in story["records"]} == {"story-1"}
@@ -654,3 +656,15 @@ async def test_call_pages_are_read_a_few_at_a_time(
     assert refused.status_code == 503
     assert [(await p).status_code for p in pending] == [404, 404]
     assert (await client.get("/monitoring/calls/c-3")).status_code == 404
+
+
+@pytest.mark.usefixtures("log_dir")
+async def test_a_call_page_stops_reading_at_its_deadline_and_says_so(
+    client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log_a_call("slow-1")
+    _runtime.flush()
+    monkeypatch.setattr(routes, "_TRACE_TIMEOUT_SEC", 0.0)  # the deadline is already past
+    answer = await client.get("/monitoring/calls/slow-1")
+    assert answer.status_code == 503
+    assert answer.json()["read_cut"].startswith("out of time after 0 of ")

@@ -3,7 +3,9 @@
 Every worker samples the fleet's totals once a minute; a point is the difference
 between two samples: the calls, failures and turn latencies of that minute, plus
 the calls in flight and the alerts sent. Only the worker that judges alerts (the
-oldest alive one under a pre-fork server) writes, so the fleet has one writer.
+oldest alive one under a pre-fork server) writes points, so the fleet has one
+writer; the others add a note naming the longest and failed calls that ended in
+them, merged into the writer's minute when read.
 Points are JSON lines in ``LOG_DIR/history/YYYY-MM-DD.jsonl``, one file per UTC
 day, pruned past ``CALLWATCH_HISTORY_DAYS``. This module reads metrics; metrics
 never import it.
@@ -12,6 +14,7 @@ never import it.
 from __future__ import annotations
 
 import heapq
+import os
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
@@ -38,6 +41,7 @@ MAX_STAGES = 12  # the busiest stages of a minute; a point stays small
 MAX_LISTED = 10  # call ids and alert events kept per point
 _MAX_ID = 200
 _SUFFIX = ".jsonl"
+_CALL_LISTS = ("failed_calls", "longest_calls")
 _WORST = ("p50_ms", "p95_ms", "p99_ms", "active_calls")
 
 
@@ -186,6 +190,11 @@ class HistoryRecorder:
         point = self._point(last, current, totals)
         if self._is_writer():
             self._append(point, now)
+            self._prune(now)
+        elif point["failed_calls"] or point["longest_calls"]:
+            # Calls end in every worker: the others add theirs to the writer's minute.
+            self._append({"t": point["t"], "worker": os.getpid(),
+                          **{name: point[name] for name in _CALL_LISTS}}, now)
         return point
 
     def _point(self, last: _Sample, current: _Sample, totals: Totals) -> dict[str, Any]:
@@ -233,9 +242,11 @@ class HistoryRecorder:
             if file.tell() and not _ends_with_newline(path):
                 line = b"\n" + line  # a torn last line stays a lone bad line
             file.write(line)
-        self._prune(directory, now)
 
-    def _prune(self, directory: Path, now: float) -> None:
+    def _prune(self, now: float) -> None:
+        directory = self.directory
+        if directory is None:
+            return
         oldest = (datetime.fromtimestamp(now, timezone.utc) - timedelta(days=self.days)).date()
         for path in directory.glob("*" + _SUFFIX):
             day = _day_of(path)
@@ -254,9 +265,30 @@ class HistoryRecorder:
         first_day = datetime.fromtimestamp(since, timezone.utc).date()
         files = sorted(p for p in directory.glob("*" + _SUFFIX)
                        if (day := _day_of(p)) is not None and day >= first_day)
-        points = [p for p in _lines(files) if (_epoch(p.get("t")) or 0.0) >= since]
-        points.sort(key=lambda p: str(p["t"]))
-        return points
+        points: dict[str, dict[str, Any]] = {}
+        notes: list[dict[str, Any]] = []
+        for line in _lines(files):
+            if (_epoch(line["t"]) or 0.0) >= since:
+                if "calls" in line:
+                    points[line["t"]] = line
+                else:
+                    notes.append(line)
+        for note in notes:  # another worker's calls of a minute the writer wrote
+            point = points.get(note["t"])
+            if point is not None:
+                _add_calls(point, note)
+        return [points[t] for t in sorted(points)]
+
+
+def _add_calls(point: dict[str, Any], note: Mapping[str, Any]) -> None:
+    def both(name: str) -> list[Any]:
+        return [*(point.get(name) or []), *(note.get(name) or [])]
+
+    failed = [c for c in both("failed_calls") if isinstance(c, str)]
+    point["failed_calls"] = list(dict.fromkeys(failed))[:MAX_LISTED]
+    longest = [c for c in both("longest_calls")
+               if isinstance(c, dict) and isinstance(c.get("duration_sec"), (int, float))]
+    point["longest_calls"] = sorted(longest, key=lambda c: -c["duration_sec"])[:MAX_LISTED]
 
 
 def _ends_with_newline(path: Path) -> bool:

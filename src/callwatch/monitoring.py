@@ -40,7 +40,7 @@ from callwatch._health import HealthChecker, capacity_check, logging_check, syst
 from callwatch._logging.pipeline import files_writable
 from callwatch._logging.stats import STATS
 from callwatch._metrics import operations
-from callwatch._metrics.calls import Anomaly, CallStats, EndListener, StartListener
+from callwatch._metrics.calls import Anomaly, EndListener, StartListener, process_calls
 from callwatch._metrics.errors import ErrorStats
 from callwatch._metrics.fleet import Fleet
 from callwatch._metrics.history import History
@@ -81,7 +81,7 @@ class ProductionMonitor:
     """Call, error, operation and system metrics of this process, and its health checks."""
 
     def __init__(self) -> None:
-        self.calls = CallStats()
+        self.calls = process_calls
         self.errors = ErrorStats()
         self.usage = UsageStats()
         self.system = SystemSampler()
@@ -157,14 +157,11 @@ class ProductionMonitor:
 
     def add_call_listener(self, on_start: StartListener, on_end: EndListener) -> None:
         """Call ``on_start(call_id)`` at each call start and ``on_end(call_id, duration, ok)``."""
-        self.calls.listeners = (*self.calls.listeners, (on_start, on_end))
+        self.calls.add_listener(on_start, on_end)
 
     def remove_call_listener(self, on_start: StartListener, on_end: EndListener) -> bool:
         """Remove a listener pair added before; False when it was not registered."""
-        pairs = self.calls.listeners
-        kept = tuple(p for p in pairs if p != (on_start, on_end))
-        self.calls.listeners = kept
-        return len(kept) != len(pairs)
+        return self.calls.remove_listener(on_start, on_end)
 
     def _listener_failed(self, exc: BaseException) -> None:
         now = time.monotonic()

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import pathlib
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
@@ -494,9 +495,10 @@ async def history(
 async def call_story(request: Request) -> Response:
     """The call's story as ``callwatch trace CALL_ID --json`` prints it, read from the log files.
 
-    At most ``_TRACE_SLOTS`` calls are read at once, each in a thread and answered
-    within ``_TRACE_TIMEOUT_SEC``; past ``_MAX_RECORDS`` records the middle of the
-    call is left out (``records_left_out`` says how many).
+    At most ``_TRACE_SLOTS`` calls are read at once, each in a thread that stops
+    reading after ``_TRACE_TIMEOUT_SEC`` (``read_cut`` then says how far it got);
+    past ``_MAX_RECORDS`` records the middle of the call is left out
+    (``records_left_out`` says how many).
     """
     call_id = _path_text(request, "call_id", _MAX_CALL_ID)
     if not _trace_slots.acquire(blocking=False):
@@ -508,16 +510,22 @@ async def call_story(request: Request) -> Response:
         raise
     work.add_done_callback(lambda _done: _trace_slots.release())
     try:
-        story = await asyncio.wait_for(asyncio.shield(work), _TRACE_TIMEOUT_SEC)
+        # The read stops itself at the deadline; the margin covers the file it is in.
+        story = await asyncio.wait_for(asyncio.shield(work), _TRACE_TIMEOUT_SEC + 5.0)
     except asyncio.TimeoutError:
         return _json({"error": "the call's records took too long to read"}, status_code=503)
+    if not story["found"] and story["read_cut"]:
+        return _json({"error": "the call's records took too long to read",
+                      "read_cut": story["read_cut"]}, status_code=503)
     return _json(story, status_code=200 if story["found"] else 404)
 
 
 def _story(log_dir: pathlib.Path, call_id: str) -> dict[str, Any]:
     from callwatch.cli import trace  # noqa: PLC0415  (loaded by the first call page)
 
-    story = trace.as_json(trace.collect(log_dir, call_id))
+    until = time.monotonic() + _TRACE_TIMEOUT_SEC
+    story = trace.as_json(trace.collect(log_dir, call_id, until=until))
+    story["read_from"] = "LOG_DIR"  # the setting's name: the server's paths stay on the server
     records = story["records"]
     if len(records) > _MAX_RECORDS:
         half = _MAX_RECORDS // 2
@@ -572,23 +580,30 @@ async def _without_slash(request: Request) -> Response:
     absolute URL from the request's ``Host`` header, an open redirect.
     """
     path = request.url.path
-    if not path.endswith("/"):
-        raise HTTPException(404, detail="not found")
-    target = "/" + path.strip("/")
-    query = request.url.query
-    location = f"{target}?{query}" if query else target
-    return Response(status_code=307, headers={"Location": location, **_NO_STORE})
+    if request.method not in ("GET", "HEAD"):
+        error = HTTPException(405, headers={"Allow": "GET, HEAD"})
+    elif not path.endswith("/"):
+        error = HTTPException(404, detail="not found")
+    else:
+        target = "/" + path.strip("/")
+        query = request.url.query
+        location = f"{target}?{query}" if query else target
+        return Response(status_code=307, headers={"Location": location, **_NO_STORE, **_NOSNIFF})
+    response = await http_exception_handler(request, error)
+    response.headers.update(_NOSNIFF)
+    return response
+
+
+# Every method reaches the endpoint, so a wrong one is answered with ``nosniff`` too.
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 def _add_slash_routes() -> None:
+    """One plain Starlette route per path: nothing for FastAPI to analyse at import."""
     paths = dict.fromkeys(r.path for r in router.routes if isinstance(r, APIRoute))
     for path in paths:
-        router.add_api_route(
-            path.removeprefix(router.prefix) + "/{_trailing:path}",
-            _without_slash,
-            methods=["GET", "HEAD"],
-            include_in_schema=False,
-        )
+        router.add_route(path + "/{_trailing:path}", _without_slash, methods=_ANY_METHOD,
+                         include_in_schema=False)
 
 
 _add_slash_routes()

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -246,3 +249,37 @@ def test_error_descriptions_keep_only_the_host_of_urls() -> None:
     text = describe_error(RuntimeError("POST https://hooks.slack.com/services/T1/B2/XYZ failed"))
     assert "hooks.slack.com" in text and "XYZ" not in text and "T1" not in text
     assert describe_error(TimeoutError()) == "timed out"
+
+
+def test_a_forked_child_restarts_delivery_without_destroying_the_parents_tasks(
+    delivery: Delivery,
+) -> None:
+    """The parent's loop never runs in the child: its waiting lanes must not be reported."""
+    received: list[Alert] = []
+
+    async def record(alert: Alert) -> None:
+        received.append(alert)
+
+    register(delivery, record, "forked")
+    delivery.submit(make_alert())
+    wait_until(lambda: len(received) == 1)  # the parent's lane is running
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child process
+        reported: list[str] = []
+        handler = logging.Handler()
+        handler.emit = lambda record: reported.append(record.getMessage())  # type: ignore[method-assign]
+        logging.getLogger("asyncio").addHandler(handler)
+        try:
+            delivery.start(load_settings({}))
+            delivery.submit(make_alert())
+            wait_until(lambda: len(received) == 2)
+            gc.collect()
+            os.write(writer, "\n".join(reported).encode() or b"-")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    with os.fdopen(reader, "rb") as answer:
+        reported = answer.read().decode()
+    os.waitpid(child, 0)
+    assert reported == "-"

@@ -187,3 +187,19 @@ def test_empty_file_is_intact(tmp_path: Path) -> None:
     path = tmp_path / "audit_2024-01-04.log"
     path.touch()
     assert verify_file(path).ok
+
+
+def test_an_anchor_the_system_refuses_is_unreadable_not_tampering(audit_file: Path) -> None:
+    head = audit_file.parent / "audit_2024-01-04.log.head"
+    head.unlink()
+    head.symlink_to("/proc/self/mem")  # reading it fails with EIO, even as root
+    result = verify_file(audit_file)
+    assert (result.ok, result.unreadable) == (False, True)
+    assert "anchor" in result.reason and "Input/output error" in result.reason
+
+
+def test_a_damaged_anchor_is_reported_as_damaged(audit_file: Path) -> None:
+    (audit_file.parent / "audit_2024-01-04.log.head").write_bytes(b'{"seq": ')
+    result = verify_file(audit_file)
+    assert (result.ok, result.unreadable) == (False, False)
+    assert "damaged" in result.reason

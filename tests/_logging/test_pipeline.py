@@ -6,12 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from callwatch._logging import pipeline
 from callwatch._logging.audit import verify_dir
 from callwatch._logging.pipeline import UNBUILDABLE
 from callwatch._logging.stats import STATS
+from callwatch._logging.writer import BATCH_SINKS, Item
 from callwatch.logger import add_processor, audit_log, log, set_call_id
 from tests.helpers import read_records
 
@@ -70,6 +72,21 @@ def test_an_unbuildable_audit_record_stays_in_the_chain(failing_processor: Path)
     assert record["chain"]["seq"] == 1
     assert not _leaks(str(record))
     assert all(result.ok for _, result in verify_dir(failing_processor))
+
+
+def test_an_audit_record_is_one_chained_line_in_app_and_for_exporters(log_dir: Path) -> None:
+    handed: list[Item] = []
+    BATCH_SINKS.append(handed.extend)
+    try:
+        audit_log("refund.issued", call_id="c-9", amount_cents=1200)
+    finally:
+        BATCH_SINKS.remove(handed.extend)
+    (audit,) = read_records(log_dir, "audit")
+    assert audit["chain"]["seq"] == 1
+    assert [r for r in read_records(log_dir, "app") if r["message"] == "refund.issued"] == [audit]
+    exported = [orjson.loads(line) for _, _, line, _, _ in handed if b"refund.issued" in line]
+    assert exported == [audit]
+    assert all(result.ok for _, result in verify_dir(log_dir))
 
 
 @pytest.mark.parametrize(

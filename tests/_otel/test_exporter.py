@@ -103,6 +103,25 @@ def test_a_call_is_one_trace_with_its_timers_logs_and_errors(memory: Memory) -> 
     assert {r.trace_id for r in logged} == {call.context.trace_id}
 
 
+def test_a_card_number_used_as_call_id_leaves_masked_and_the_call_stays_one_trace(
+    memory: Memory,
+) -> None:
+    card = "4111111111111111"
+    record_call_start(card)
+    with bind_call(card), perf_timer("llm_completion"):
+        log.info("Caller connected")
+    record_call_end(card, 1.0)
+    callwatch.shutdown()
+
+    call, llm = memory.span("call"), memory.span("llm_completion")
+    shown = call.attributes["call_id"]
+    assert card not in shown and "[CARD]" in shown
+    assert llm.parent.span_id == call.context.span_id and llm.attributes["call_id"] == shown
+    (connected,) = [r for r in memory.records() if r.body == "Caller connected"]
+    assert connected.attributes["call_id"] == shown
+    assert connected.trace_id == call.context.trace_id
+
+
 def test_a_span_active_at_the_call_start_is_the_call_spans_parent(memory: Memory) -> None:
     from opentelemetry.sdk.trace import TracerProvider
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 
+from callwatch.cli import trace
 from tests.cli.conftest import record, run_cli, run_python, write_lines
 
 
@@ -66,6 +68,33 @@ def test_json_merges_folders_and_days_in_time_order_without_duplicates(cli_log_d
     assert answer["stage_total_ms"] == 1900.0
     assert answer["total_ms"] == 2200.0
     assert answer["first"] == "2024-01-04T23:59:59.500000Z"
+
+
+def test_a_read_past_its_deadline_stops_and_says_how_far_it_got(cli_log_dir: Path) -> None:
+    _call_over_two_days(cli_log_dir)
+    whole = trace.collect(cli_log_dir, "ast-1", until=time.monotonic() + 60)
+    assert whole.read_cut is None and whole.records
+    cut = trace.collect(cli_log_dir, "ast-1", until=time.monotonic() - 1)
+    assert cut.read_cut == "out of time after 0 of 6 files"
+    assert not cut.records
+
+
+def test_json_says_what_was_read_and_who_wrote_the_call(cli_log_dir: Path) -> None:
+    _call_over_two_days(cli_log_dir)
+    spanned = {**record("2024-01-05T00:00:02.000000Z", "Call ended", "ast-1"),
+               "host": "media-2", "pid": 31, "trace_id": "0af7651916cd43dd8448eb211c80319c",
+               "span_id": "b7ad6b7169203331"}
+    write_lines(cli_log_dir / "app/app_2024-01-06.log", [spanned])
+    answer = orjson.loads(run_cli("trace", "ast-1", "--log-dir", cli_log_dir, "--json").stdout)
+    assert (answer["source"], answer["read_from"], answer["read_cut"]) == (
+        "files", str(cli_log_dir), None)
+    assert len(answer["records"]) == 7
+    assert answer["rows_read"] == 12  # the copies in app/ are read too
+    assert answer["hosts"] == ["?", "media-2"]  # hand-made records without a host
+    assert answer["processes"] == 2
+    assert answer["trace_ids"] == ["0af7651916cd43dd8448eb211c80319c"]
+    text = run_cli("trace", "ast-1", "--log-dir", cli_log_dir).stdout
+    assert "trace 0af7651916cd43dd8448eb211c80319c" in text
 
 
 def test_pretty_output_shows_stages_total_and_exception(cli_log_dir: Path) -> None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 import pytest
 
 from callwatch._otel.attributes import parse_timestamp_ns, to_attributes
-from callwatch.cli._clickhouse import logs_sql, read_rows, tables_sql
+from callwatch.cli._clickhouse import count_sql, logs_sql, read_rows, tables_sql, trace_ids_sql
 from callwatch.cli.trace import CallTrace
 from tests._otel.support import need_module
 from tests._otel.test_attributes import RECORD, as_text
@@ -73,22 +74,43 @@ def test_the_sql_reads_the_standard_schema(db: str) -> None:
         session.query(STANDARD_LOGS.format(db=db))
         session.query(STANDARD_TRACES.format(db=db))
         call_id = "ast-'quoted'\\-1"
-        first = {**RECORD, "call_id": call_id}
+        first = {**RECORD, "call_id": call_id, "region": "eu-west", "tenant": {"id": 7}}
         second = {**RECORD, "call_id": call_id, "timestamp": "2026-12-01T21:15:30.000001Z",
                   "message": "llm completed",
                   "extra": {"operation": "llm", "duration_ms": 310.5, "success": True}}
         other = {**RECORD, "call_id": "someone-else"}
+        refund = {**RECORD, "call_id": call_id, "timestamp": "2026-12-01T21:15:31.000000Z",
+                  "message": "refund.issued", "extra": {"call_id": call_id, "amount": 12},
+                  "chain": {"seq": 7, "prev": "ab" * 32, "alg": "sha256", "hash": "cd" * 32}}
         insert(session, db, second, "performance")
         insert(session, db, first, "app")
         insert(session, db, other, "app")
+        insert(session, db, refund, "app")  # the exporter's copy: its chain says it is audit
 
         tables = str(session.query(tables_sql()))
         assert f'"database":"{db}","name":"otel_logs"' in tables
         trace = CallTrace(call_id)
         rows = str(session.query(logs_sql(db, call_id))).splitlines()
         assert read_rows(rows, trace) is False
-        assert [record for _, record in trace.records] == [first, second]
-        assert [folder for folder, _ in trace.records] == ["app", "performance"]
+        assert [record for _, record in trace.records] == [first, second, refund]
+        assert [folder for folder, _ in trace.records] == ["app", "performance", "audit"]
         assert trace.stages["llm"].count == 1
+
+        def rows_of(sql: str) -> list[dict[str, Any]]:
+            return [orjson.loads(line) for line in str(session.query(sql)).splitlines()]
+
+        assert rows_of(count_sql(db, call_id)) == [{"n": 3}]
+        since = parse_timestamp_ns(second["timestamp"]) // 1_000_000_000  # --days: whole seconds
+        assert [r["Body"] for r in rows_of(logs_sql(db, call_id, since=since))] == [
+            "llm completed", "refund.issued"]
+        assert [r["Body"] for r in rows_of(logs_sql(db, call_id, 0, newest_first=True))] == [
+            "refund.issued"]  # a limit of n reads n + 1, to tell a cut
+        for trace_id, who in (("0af7651916cd43dd8448eb211c80319c", call_id), ("ff" * 16, "x")):
+            session.query(
+                f"INSERT INTO {db}.otel_traces (Timestamp, TraceId, SpanId, SpanName,"
+                f" SpanAttributes) VALUES (now64(9), '{trace_id}', 'b7ad6b7169203331', 'call',"
+                f" map('call_id', {literal(who)}))")
+        assert rows_of(trace_ids_sql(db, call_id)) == [
+            {"TraceId": "0af7651916cd43dd8448eb211c80319c"}]
     finally:
         session.close()

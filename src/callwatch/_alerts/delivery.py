@@ -123,6 +123,7 @@ class Delivery:
         self._thread: threading.Thread | None = None
         self._closing: asyncio.Event | None = None
         self._lanes: dict[Registration, asyncio.Task[None]] = {}
+        self._inherited: list[set[asyncio.Task[Any]]] = []  # a forked parent's tasks
         self._stop_deadline = 0.0
         self._inbox: deque[Alert] = deque()
         self._wake_pending = False
@@ -165,6 +166,10 @@ class Delivery:
         self.pii = settings.redact_pii
         if self._pid != os.getpid():
             self._pid = os.getpid()
+            if self._loop is not None:
+                # The parent's loop never runs here. Its tasks are kept, not dropped:
+                # asyncio reports a task destroyed while pending as an error.
+                self._inherited.append(asyncio.all_tasks(self._loop))
             self._thread = self._loop = None
             self._inbox.clear()
             self._wake_pending = False

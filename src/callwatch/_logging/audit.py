@@ -235,17 +235,33 @@ def _check_line(line: bytes, key: bytes | None, expected_seq: int, prev: str) ->
 
 
 def _read_head(path: Path) -> tuple[int, str] | None:
+    """The anchor's ``(seq, hash)``, or None when there is none.
+
+    Raises OSError when the system refuses to read it and ValueError when it is
+    damaged: neither is the same thing as a file with no anchor.
+    """
+    head_path = _head_path(path)
     try:
-        head = json.loads(_head_path(path).read_bytes())
-        return int(head["seq"]), str(head["hash"])
-    except (OSError, ValueError, KeyError, TypeError):
+        raw = head_path.read_bytes()
+    except FileNotFoundError:
         return None
+    try:
+        head = json.loads(raw)
+        return int(head["seq"]), str(head["hash"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"anchor {head_path.name} is damaged: {error}") from error
 
 
 def verify_file(path: Path, key: str | None = None) -> VerifyResult:
     """Check one ``.log`` or ``.log.gz`` audit file and its ``.head`` anchor."""
     key_bytes = key.encode() if key else None
-    head = _read_head(path)
+    try:
+        head = _read_head(path)
+    except OSError as error:
+        reason = f"the system refused to read its anchor: {error.strerror or error}"
+        return VerifyResult(False, 0, 1, reason, unreadable=True)
+    except ValueError as error:
+        return VerifyResult(False, 0, 1, str(error))
     prev = genesis(path)
     records = 0
     head_hash_seen: str | None = None

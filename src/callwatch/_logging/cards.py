@@ -16,6 +16,8 @@ import re
 from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
 from itertools import islice
 
 __all__ = [
@@ -92,10 +94,7 @@ _SPOKEN = (
 # is inserted, which keeps redaction idempotent.
 _TOKEN = rf"(?:[0-9]+|(?<![a-z])(?:{_SPOKEN})(?![a-z]))"
 _SEP = r"(?:[\s,.\-/]{1,4}|[\s,]{1,3}(?:and|dash|hyphen|slash)[\s,]{1,3})"
-_CARD_TOKEN = re.compile(_TOKEN, re.I)
-_CARD_RUN = re.compile(rf"{_TOKEN}(?:{_SEP}{_TOKEN})*", re.I)
 _NUMERIC_TOKEN = re.compile(r"[0-9]+")
-_NUMERIC_RUN = re.compile(rf"[0-9]+(?:{_SEP}[0-9]+)*", re.I)
 _WORD_SPLIT = re.compile(r"[\s\-]+")
 
 # The CVV and expiry: after their keywords, or right after a masked card.
@@ -106,14 +105,39 @@ _CVV_WORDS = (
 _EXPIRY_WORDS = r"exp(?:iry|iration|ires|ired)?|valid\s+(?:thru|through|until|till)|good\s+thru"
 _FILLER = r"(?:[\s:=#,.\-]++|(?:is|was|of|the|date|number|code|on|it|its|it's|my|and)(?![a-z]))"
 _VALUE_TOKEN = rf"(?:{_TOKEN}|(?<![a-z])(?:{_alternation(_MONTHS)})(?![a-z]))"
-_VALUE_TOKENS = re.compile(_VALUE_TOKEN, re.I)
-_CARD_DATA = re.compile(
-    rf"(?<![a-z])(?:(?P<cvv>{_CVV_WORDS})|(?P<expiry>{_EXPIRY_WORDS})|\[CARD\])(?![a-z])"
-    rf"(?P<filler>{_FILLER}{{0,8}})"
-    # Ending where a word ends: the marker must not make what follows a new key.
-    rf"(?P<value>{_VALUE_TOKEN}(?:{_SEP}{_VALUE_TOKEN}){{0,9}})(?![a-z0-9_])",
-    re.I,
-)
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """The large case-blind patterns, compiled on first use.
+
+    Compiling them costs about 30 ms, which a worker would otherwise pay at import
+    and a command-line tool that never redacts would pay for nothing.
+    """
+
+    card_token: re.Pattern[str]
+    card_run: re.Pattern[str]
+    numeric_run: re.Pattern[str]
+    value_tokens: re.Pattern[str]
+    card_data: re.Pattern[str]
+
+
+@cache
+def _rules() -> _Rules:
+    return _Rules(
+        card_token=re.compile(_TOKEN, re.I),
+        card_run=re.compile(rf"{_TOKEN}(?:{_SEP}{_TOKEN})*", re.I),
+        numeric_run=re.compile(rf"[0-9]+(?:{_SEP}[0-9]+)*", re.I),
+        value_tokens=re.compile(_VALUE_TOKEN, re.I),
+        card_data=re.compile(
+            rf"(?<![a-z])(?:(?P<cvv>{_CVV_WORDS})|(?P<expiry>{_EXPIRY_WORDS})|\[CARD\])(?![a-z])"
+            rf"(?P<filler>{_FILLER}{{0,8}})"
+            # Ending where a word ends: the marker must not make what follows a new key.
+            rf"(?P<value>{_VALUE_TOKEN}(?:{_SEP}{_VALUE_TOKEN}){{0,9}})(?![a-z0-9_])",
+            re.I,
+        ),
+    )
+
 # Literals one of which the CVV and expiry rule needs.
 CARD_DATA_HINTS = ("cv", "CV", "Cv", "cid", "CID", "csc", "CSC", "ecurity", "ECURITY",
                    "erification", "ERIFICATION", "code", "CODE", "xp", "XP", "Xp", "alid",
@@ -214,7 +238,9 @@ def digit_runs(
     expiry and CVV), and every run once ``budget`` tokens have been listed, comes
     with no tokens: reading it costs C time only.
     """
-    runs, token_pattern = (_CARD_RUN, _CARD_TOKEN) if spoken else (_NUMERIC_RUN, _NUMERIC_TOKEN)
+    rules = _rules()
+    runs, token_pattern = (
+        (rules.card_run, rules.card_token) if spoken else (rules.numeric_run, _NUMERIC_TOKEN))
     for run in runs.finditer(text):
         start, end = run.span()
         if end - start < min_chars:
@@ -281,7 +307,8 @@ def _card_data_shaped(digits: str) -> bool:
 
 
 def _card_data(match: re.Match[str]) -> str:
-    digits = "".join(_token_digits(m.group()) for m in _VALUE_TOKENS.finditer(match["value"]))
+    tokens = _rules().value_tokens.finditer(match["value"])
+    digits = "".join(_token_digits(m.group()) for m in tokens)
     if match["cvv"] is not None:
         secret = 3 <= len(digits) <= 4
     elif match["expiry"] is not None:
@@ -300,7 +327,7 @@ def redact_card_data(text: str) -> str:
     masking twice gives what masking once gave.
     """
     if any(hint in text for hint in CARD_DATA_HINTS):
-        text = _CARD_DATA.sub(_card_data, text)
+        text = _rules().card_data.sub(_card_data, text)
     return text
 
 

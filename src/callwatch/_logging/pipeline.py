@@ -199,25 +199,33 @@ class Pipeline:
             if self.json_console is not None:
                 sinks |= CONSOLE
                 console = rendered if self.json_console else pretty(record, self.colour)
-        item: Item = (sinks, record["timestamp"][:10], rendered, console, levelno)
+        day = record["timestamp"][:10]
         if kind == AUDIT:
-            self.writer.write_now(item)
-            self._append_audit(record, item[1])
-        elif levelno >= ERROR:
+            # Chained first, so app/, handlers and exporters carry the line audit/ holds.
+            chained = self._append_audit(record, day)
+            if chained is not None:
+                rendered = chained
+                console = chained if self.json_console else console
+            self.writer.write_now((sinks, day, rendered, console, levelno))
+            return
+        item: Item = (sinks, day, rendered, console, levelno)
+        if levelno >= ERROR:
             self.writer.write_now(item)
         else:
             self.writer.submit(item)
 
-    def _append_audit(self, record: dict[str, Any], day: str) -> None:
+    def _append_audit(self, record: dict[str, Any], day: str) -> bytes | None:
+        """The chained line written to audit/, or ``None`` when there is none."""
         if not self.settings.files:
-            return
+            return None
         path = log_path(self.settings.log_dir, "audit", day)
         try:
-            self.audit.append(path, record, self.render)
+            line = self.audit.append(path, record, self.render)
         except OSError as exc:
             self.writer.report_failure(path, exc, 1)
-        else:
-            self.writer.report_success()
+            return None
+        self.writer.report_success()
+        return line
 
     def render(self, record: dict[str, Any]) -> bytes:
         return render(record, self.max_field_chars)

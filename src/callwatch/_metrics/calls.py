@@ -19,7 +19,7 @@ from callwatch._metrics.histogram import CALL_DURATION_EDGES_SEC, RESPONSE_EDGES
 from callwatch._metrics.specs import key
 from callwatch._metrics.store import Durable
 
-__all__ = ["Anomaly", "CallStats", "EndListener", "StartListener", "as_key"]
+__all__ = ["Anomaly", "CallStats", "EndListener", "StartListener", "as_key", "process_calls"]
 
 StartListener = Callable[[Hashable], object]
 EndListener = Callable[[Hashable, "float | None", bool], object]
@@ -204,6 +204,16 @@ class CallStats:
             durable.write(keys[0][index], hist.counts[index])
             durable.write(keys[1], hist.sum)
 
+    def add_listener(self, on_start: StartListener, on_end: EndListener) -> None:
+        """Call ``on_start(call_id)`` at each call start and ``on_end(call_id, duration, ok)``."""
+        self.listeners = (*self.listeners, (on_start, on_end))
+
+    def remove_listener(self, on_start: StartListener, on_end: EndListener) -> bool:
+        """Remove a listener pair added before; False when it was not registered."""
+        pairs = self.listeners
+        self.listeners = tuple(p for p in pairs if p != (on_start, on_end))
+        return len(self.listeners) != len(pairs)
+
     def _notify(self, which: int, call_id: Hashable, duration: float | None, ok: bool) -> None:
         """Tell each listener; a failing listener never reaches the recording caller."""
         for pair in self.listeners:
@@ -294,3 +304,8 @@ def as_key(value: object) -> str:
     except Exception:  # an object whose __str__ raises
         text = f"<{type(value).__name__}>"
     return text[:200]
+
+
+# This process's calls. The monitor records into it; an exporter listens to it without
+# importing the monitor, which logs, so it can start while the logger is being imported.
+process_calls = CallStats()

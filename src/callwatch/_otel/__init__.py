@@ -70,9 +70,9 @@ def _listen() -> None:
     global _listening
     if _listening:
         return
-    from callwatch.monitoring import production_monitor  # noqa: PLC0415 - imports logging
+    from callwatch._metrics.calls import process_calls  # noqa: PLC0415
 
-    production_monitor.add_call_listener(_call_started, _call_ended)
+    process_calls.add_listener(_call_started, _call_ended)
     _listening = True
 
 

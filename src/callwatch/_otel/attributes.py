@@ -29,14 +29,17 @@ __all__ = [
 
 SEVERITY = {"DEBUG": 5, "INFO": 9, "WARNING": 13, "ERROR": 17, "CRITICAL": 21}
 JSON_KEYS = "callwatch.json"
-CATEGORY = "callwatch.category"  # the folder of the record's file: app, errors, performance
+CATEGORY = "callwatch.category"  # the folder of the record's file: app, errors, performance, audit
 # Top-level fields kept as attributes, in the order a record holds them.
 _FIELDS = ("logger", "function", "line", "app", "environment", "host", "pid", "call_id")
-_AFTER_EXTRA = ("exception", "trace_id", "span_id")
+_AFTER_EXTRA = ("exception", "trace_id", "span_id", "chain")  # an audit record's hash chain last
 _RESERVED = frozenset(
     (*_FIELDS, *_AFTER_EXTRA, JSON_KEYS, CATEGORY, "exception.type", "exception.message")
 )
 _EXTRA_PREFIX = "extra."
+_FIELD_PREFIX = "callwatch.field."  # a top-level field a user's processor added
+_PREFIXES = (_EXTRA_PREFIX, _FIELD_PREFIX)
+_KNOWN = frozenset((*_FIELDS, *_AFTER_EXTRA, "timestamp", "level", "message", "extra"))
 _INT64 = 1 << 63
 
 _second: tuple[str, int] = ("", 0)
@@ -72,7 +75,7 @@ def to_attributes(record: Mapping[str, Any], category: str) -> dict[str, Any]:
     if isinstance(extra, Mapping):
         for key, value in extra.items():
             name = str(key)
-            if name in _RESERVED or name.startswith(_EXTRA_PREFIX):
+            if name in _RESERVED or name.startswith(_PREFIXES):
                 name = _EXTRA_PREFIX + name
             _put(attributes, typed, name, value)
     exception = record.get("exception")
@@ -83,11 +86,14 @@ def to_attributes(record: Mapping[str, Any], category: str) -> dict[str, Any]:
         value = record.get(key)
         if value is not None:
             _put(attributes, typed, key, value)
+    if not _KNOWN.issuperset(record):  # rare: a processor added a top-level field
+        for key in record.keys() - _KNOWN:
+            _put(attributes, typed, _FIELD_PREFIX + str(key), record[key])
     if "call_id" not in attributes and isinstance(extra, Mapping):
         call_id = extra.get("call_id")
         if isinstance(call_id, str):
             attributes["call_id"] = call_id
-    attributes[CATEGORY] = category
+    attributes[CATEGORY] = "audit" if "chain" in record else category
     if typed:
         attributes[JSON_KEYS] = orjson.dumps(typed).decode()
     return attributes
@@ -117,10 +123,13 @@ def record_from_attributes(
         typed = set()
     fields: dict[str, Any] = {}
     extra: dict[str, Any] = {}
+    added: dict[str, Any] = {}
     for key, raw in attributes.items():
         value = _decode(raw) if key in typed else raw
         if key.startswith(_EXTRA_PREFIX):
             extra[key[len(_EXTRA_PREFIX) :]] = value
+        elif key.startswith(_FIELD_PREFIX):
+            added[key[len(_FIELD_PREFIX) :]] = value
         elif key in _RESERVED:
             fields[key] = value
         else:
@@ -136,6 +145,7 @@ def record_from_attributes(
     for key in _AFTER_EXTRA:
         if key in fields:
             record[key] = fields[key]
+    record.update(added)
     category = str(fields.get(CATEGORY) or "app")
     return category, record
 

@@ -14,12 +14,30 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-__all__ = ["CallSpans"]
+from callwatch._logging.redact import redact_name
+from callwatch._runtime import settings
+
+__all__ = ["CallSpans", "shown_call_id"]
 
 MAX_OPEN = 10_000  # live calls tracked; the oldest is closed beyond that
 RECENTLY_ENDED = 4096  # ended calls whose late records still join their trace
+
+
+def shown_call_id(call_id: object) -> str:
+    """The call id as the records show it (secrets and card-shaped numbers masked).
+
+    Spans get the same id as the call's records, so a backend joins them, and a
+    card number used as a call id leaves the process masked in spans too.
+    """
+    return _shown(str(call_id), settings().redact_pii)
+
+
+@lru_cache(maxsize=4096)
+def _shown(call_id: str, pii: bool) -> str:
+    return redact_name(call_id, pii=pii)
 
 
 @dataclass
@@ -44,6 +62,7 @@ class CallSpans:
 
     def start(self, call_id: str, nanos: int, parent: Any = None) -> None:
         """Open the call span; ``parent`` is the span context active where the call began."""
+        call_id = shown_call_id(call_id)
         if call_id in self._open:
             return
         context = None
@@ -61,6 +80,7 @@ class CallSpans:
         self, call_id: str, nanos: int, success: bool | None, problem: str | None = None
     ) -> bool:
         """Close the call span with its outcome (``None``: unknown); ``False`` if not open."""
+        call_id = shown_call_id(call_id)
         call = self._open.pop(call_id, None)
         if call is None:
             return False

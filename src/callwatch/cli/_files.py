@@ -17,7 +17,7 @@ import re
 import stat
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from io import BufferedReader
@@ -303,7 +303,7 @@ def _lines_with(
 
 def read_ahead(
     files: list[LogFile], needle: bytes, stats: ReadStats, threads: int = 4
-) -> Iterator[tuple[LogFile, list[bytes]]]:
+) -> Generator[tuple[LogFile, list[bytes]], None, None]:
     """Batches of the lines with ``needle``, file by file in the order given.
 
     Up to ``threads`` files are read at once (gzip decompression releases the

@@ -14,6 +14,9 @@ The engine is reusable and does not care where records come from:
   :attr:`CallTrace.records` is the kept records in time order. Memory is
   bounded: past ``max_records`` only the first and last halves are kept and
   :attr:`CallTrace.not_shown` counts the rest (stages and times count all).
+  It also notes what the reading found, whatever the source: ``source`` and
+  ``read_from`` (set by the source), the records read (copies included), the
+  hosts and processes that wrote them, and their OpenTelemetry trace ids.
 - :func:`collect` is the log-file source: it streams every file under a log
   directory (or those of the last ``days`` UTC days) and feeds the call's
   records to a new :class:`CallTrace`; it never raises for what it reads,
@@ -25,7 +28,9 @@ The engine is reusable and does not care where records come from:
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -52,6 +57,7 @@ _SOURCE_TAGS = {"app": "app", "errors": "err", "audit": "audit", "performance": 
 _PROGRESS_MIN_BYTES = 64 << 20
 _THREADS = 4
 _MAX_SEEN = 1 << 18
+_MAX_ORIGINS = 1024  # processes and trace ids noted per call; a call has a handful
 _NEVER = datetime.min.replace(tzinfo=timezone.utc)
 
 
@@ -84,9 +90,16 @@ class CallTrace:
 
     call_id: str
     max_records: int = DEFAULT_MAX_RECORDS
+    source: str = "files"
+    read_from: str = ""
     stages: dict[str, Stage] = field(default_factory=dict)
     stats: ReadStats = field(default_factory=ReadStats)
     not_shown: int = 0
+    rows_read: int = 0
+    read_cut: str | None = None
+    """Why reading stopped before the end of the call (``None``: everything was read)."""
+    _processes: set[tuple[str, str]] = field(default_factory=set, repr=False)
+    _trace_ids: set[str] = field(default_factory=set, repr=False)
     _records: list[tuple[str, dict[str, Any]]] = field(default_factory=list, repr=False)
     _seen: set[int] = field(default_factory=set, repr=False)
     _sorted: bool = field(default=True, repr=False)
@@ -95,6 +108,7 @@ class CallTrace:
 
     def add(self, folder: str, record: dict[str, Any]) -> bool:
         """Take one record of the call found in ``folder``; ``False`` for a copy already taken."""
+        self.rows_read += 1
         key = hash(
             orjson.dumps(
                 {k: v for k, v in record.items() if k != "chain"}, option=orjson.OPT_SORT_KEYS
@@ -108,6 +122,7 @@ class CallTrace:
         self._records.append((folder, record))
         self._sorted = False
         self._add_stage(record)
+        self._add_origin(record)
         stamp = parse_timestamp(record.get("timestamp"))
         if stamp is not None:
             self._earliest = min(stamp, self._earliest or stamp)
@@ -148,6 +163,30 @@ class CallTrace:
             head = self.max_records - self.max_records // 2
             del self._records[head : head + extra]
             self.not_shown += extra
+
+    def add_trace_id(self, trace_id: object) -> None:
+        """Note a trace the call's spans belong to (a record's ``trace_id``, a stored span's)."""
+        if isinstance(trace_id, str) and trace_id and len(self._trace_ids) < _MAX_ORIGINS:
+            self._trace_ids.add(trace_id)
+
+    @property
+    def trace_ids(self) -> list[str]:
+        return sorted(self._trace_ids)
+
+    @property
+    def hosts(self) -> list[str]:
+        """The hosts that wrote the call's records."""
+        return sorted({host for host, _ in self._processes})
+
+    @property
+    def processes(self) -> int:
+        """How many processes (host and pid) wrote the call's records."""
+        return len(self._processes)
+
+    def _add_origin(self, record: dict[str, Any]) -> None:
+        self.add_trace_id(record.get("trace_id"))
+        if len(self._processes) < _MAX_ORIGINS:
+            self._processes.add((str(record.get("host") or "?"), str(record.get("pid") or "?")))
 
     @property
     def stage_total_ms(self) -> float:
@@ -198,8 +237,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "--clickhouse", metavar="URL",
-        help="read the fleet's records from this ClickHouse (HTTP, e.g. http://ch:8123) "
-        "instead of log files: the otel_logs table of database otel or default",
+        help="read the fleet's records from this ClickHouse (HTTP, e.g. "
+        "http://user:password@ch:8123) instead of log files: the otel_logs and otel_traces "
+        "tables of database otel or default",
     )
     parser.set_defaults(handler=run)
 
@@ -265,24 +305,33 @@ def collect(
     *,
     max_records: int = DEFAULT_MAX_RECORDS,
     days: int | None = None,
+    until: float | None = None,
 ) -> CallTrace:
     """Read the log files under ``log_dir`` and keep the records of ``call_id``.
 
     ``days`` limits the reading to the files of the last ``days`` UTC days,
     today included, which bounds the work on a directory that keeps months.
+    Past ``until`` (a ``time.monotonic()`` instant) reading stops and
+    ``read_cut`` says how far it got.
     """
-    trace = CallTrace(call_id, max_records)
+    trace = CallTrace(call_id, max_records, read_from=str(log_dir))
     # The id as a whole JSON string, quotes and escapes included: ast-1 is not ast-10.
     needle = orjson.dumps(call_id)
     files = _files(log_dir, days, trace.stats)
+    done = 0
     # Files are read ahead on threads but added in file order, so the audit copy wins.
-    for log_file, lines in read_ahead(files, needle, trace.stats, _THREADS):
-        if not lines:
-            advance(log_file.size)
-        for line in lines:
-            record = parse_line(line, trace.stats)
-            if record is not None and _belongs(record, call_id):
-                trace.add(log_file.category, record)
+    with closing(read_ahead(files, needle, trace.stats, _THREADS)) as batches:
+        for log_file, lines in batches:
+            if until is not None and time.monotonic() > until:
+                trace.read_cut = f"out of time after {done} of {len(files)} files"
+                break
+            if not lines:
+                done += 1
+                advance(log_file.size)
+            for line in lines:
+                record = parse_line(line, trace.stats)
+                if record is not None and _belongs(record, call_id):
+                    trace.add(log_file.category, record)
     return trace
 
 
@@ -321,6 +370,13 @@ def as_json(trace: CallTrace) -> dict[str, Any]:
         "records": [record for _, record in records],
         "records_not_shown": trace.not_shown,
         "records_not_shown_at": trace.shown_before_gap if trace.not_shown else None,
+        "trace_ids": trace.trace_ids,
+        "source": trace.source,
+        "read_from": trace.read_from,
+        "read_cut": trace.read_cut,
+        "rows_read": trace.rows_read,
+        "hosts": trace.hosts,
+        "processes": trace.processes,
         "files_scanned": trace.stats.files,
         "bytes_scanned": trace.stats.bytes,
         "skipped_lines": trace.stats.bad_lines + trace.stats.long_lines,
@@ -338,6 +394,10 @@ def _print(trace: CallTrace, out: Output) -> None:
         (f"  from {first:%Y-%m-%d %H:%M:%S} UTC" if first else "", "dim"),
         (f"  total {total / 1000:.3f} s" if total is not None else "", "bold"),
     )
+    if trace.trace_ids:
+        ids = trace.trace_ids
+        more = f" and {len(ids) - 3} more" if len(ids) > 3 else ""
+        out.text(f"trace {', '.join(ids[:3])}{more} (the call's spans in a tracing backend)", "dim")
     for index, (category, record) in enumerate(trace.records):
         if trace.not_shown and index == trace.shown_before_gap:
             out.text(

@@ -14,13 +14,20 @@ deprecated in LiveKit Agents 1.x and left alone):
   armed when the user stops speaking and cleared when the agent speaks;
 * ``agent_false_interruption``, ``error`` (unrecoverable ones fail the call)
   and ``close`` with its reason, which ends the call.
+
+The call starts when the session does (its agent leaves ``initializing``),
+inside LiveKit's ``agent_session`` span when LiveKit traces: callwatch's
+``call`` span is its child. The call id is bound from ``instrument_session``
+until then, so the tasks the session starts inherit it, and every LiveKit span
+of the session carries the ``call_id`` (:mod:`callwatch._otel.joining`).
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
-from livekit.agents import AgentSession
+from livekit.agents import AgentSession, telemetry
 from livekit.agents.llm import ChatMessage
 from livekit.agents.metrics import LLMModelUsage, STTModelUsage, TTSModelUsage
 from livekit.agents.voice.events import (
@@ -34,6 +41,7 @@ from livekit.agents.voice.events import (
     UserStateChangedEvent,
 )
 
+from callwatch.context import bind_call
 from callwatch.integrations._call import CallRecorder, log
 
 __all__ = ["instrument_session"]
@@ -48,8 +56,9 @@ _METADATA = {"llm_metadata": "llm", "tts_metadata": "tts", "stt_metadata": "stt"
 
 
 def instrument_session(session: AgentSession[Any], call_id: str, **fields: Any) -> CallRecorder:
-    """Record ``session`` as call ``call_id``: start now, turns, usage, errors, end at close."""
+    """Record ``session`` as call ``call_id``: its start, turns, usage, errors, end at close."""
     watcher = _SessionWatcher(CallRecorder(str(call_id), fields))
+    _join_livekit_spans()
     session.on("conversation_item_added", watcher.item_added)
     session.on("session_usage_updated", watcher.usage_updated)
     session.on("user_state_changed", watcher.user_state)
@@ -57,8 +66,22 @@ def instrument_session(session: AgentSession[Any], call_id: str, **fields: Any) 
     session.on("agent_false_interruption", watcher.false_interruption)
     session.on("error", watcher.error)
     session.on("close", watcher.close)
-    watcher.call.start(framework="livekit")
+    if session.agent_state == "initializing":  # not started yet: its tasks will inherit the id
+        watcher.bind_until_started()
+    else:
+        watcher.started()
     return watcher.call
+
+
+def _join_livekit_spans() -> None:
+    """Stamp the call id on LiveKit's spans: its own provider, else the global one."""
+    from opentelemetry import trace  # noqa: PLC0415 - a dependency of livekit-agents
+
+    from callwatch._otel import joining  # noqa: PLC0415
+
+    # LiveKit's tracer keeps the provider given to telemetry.set_tracer_provider().
+    if not joining.join(getattr(telemetry.tracer, "_tracer_provider", None)):
+        joining.join(trace.get_tracer_provider())
 
 
 class _SessionWatcher:
@@ -70,6 +93,12 @@ class _SessionWatcher:
         self._user_metrics: dict[str, Any] = {}
         self._stages: dict[str, dict[str, Any]] = {}
         self._agent_state = "initializing"
+        self._binding: bind_call | None = None
+
+    def bind_until_started(self) -> None:
+        """Bind the call id until the session starts: the tasks it starts inherit it."""
+        self._binding = self.call.bound()
+        self._binding.__enter__()
 
     def item_added(self, event: ConversationItemAddedEvent) -> None:
         item = event.item
@@ -131,9 +160,19 @@ class _SessionWatcher:
             self.call.budget.stop()
 
     def agent_state(self, event: AgentStateChangedEvent) -> None:
+        if event.old_state == "initializing" and not self.call.started:
+            self.started()
         self._agent_state = event.new_state
         if event.new_state == "speaking":
             self.call.budget.stop()
+
+    def started(self) -> None:
+        """The session started, in the task that started it: inside its span, if traced."""
+        self.call.start(framework="livekit")
+        binding, self._binding = self._binding, None
+        if binding is not None:
+            with contextlib.suppress(ValueError, RuntimeError):  # set in another task's context
+                binding.__exit__(None, None, None)
 
     def _waiting_on(self) -> str:
         return "llm" if self._agent_state == "thinking" else "stt"

@@ -17,6 +17,11 @@ Everything comes from the pipeline's own frames:
 
 The observer binds the call id into the pipeline's tasks as they are set up,
 so Pipecat's own log lines (see :mod:`callwatch.integrations.loguru`) carry it.
+With Pipecat's tracing on (``enable_tracing=True``), the call joins Pipecat's
+trace: Pipecat's conversation span is opened under the call as the pipeline
+starts (by Pipecat's own observer, which opens it once), callwatch's ``call``
+span becomes its child, and every Pipecat span of the pipeline carries the
+``call_id`` (:mod:`callwatch._otel.joining`).
 """
 
 from __future__ import annotations
@@ -117,6 +122,9 @@ class CallwatchObserver(BaseObserver):
             return
         if data.direction != FrameDirection.DOWNSTREAM:
             return
+        if isinstance(frame, StartFrame):
+            await self._start(data)
+            return
         kind = type(frame)
         handler = _HANDLERS[kind] if kind in _HANDLERS else _handler_for(kind)
         if handler is not None:
@@ -124,8 +132,43 @@ class CallwatchObserver(BaseObserver):
 
     # -- frames -----------------------------------------------------------------------------
 
-    def _start(self, frame: Frame, source: Any) -> None:
-        self.call.start(framework="pipecat")
+    async def _start(self, data: FramePushed) -> None:
+        """The call starts: inside Pipecat's conversation span when Pipecat traces the pipeline."""
+        if self.call.started:
+            return
+        conversation = await self._open_conversation(data)
+        if conversation is None:
+            self.call.start(framework="pipecat")
+            return
+        from opentelemetry import context as otel_context  # noqa: PLC0415 - tracing is on
+
+        token = otel_context.attach(conversation)
+        try:
+            self.call.start(framework="pipecat")
+        finally:
+            otel_context.detach(token)
+
+    async def _open_conversation(self, data: FramePushed) -> Any:
+        """Pipecat's conversation span (as a Context), opened under this call; ``None`` untraced."""
+        try:
+            worker = data.source.pipeline_worker
+            tracing = data.source.processor_setup.tracing_context
+        except Exception:  # a source that was never set up: nothing to join
+            return None
+        tracer = worker.turn_trace_observer
+        if tracer is None or tracing is None:
+            return None
+        from opentelemetry import trace  # noqa: PLC0415 - tracing is on
+
+        from callwatch._otel import joining  # noqa: PLC0415
+
+        joining.join(trace.get_tracer_provider())
+        with self.call.bound():  # the span opened here is stamped with the call id
+            await tracer.on_push_frame(data)  # Pipecat's own start of it, done once
+        conversation = tracing.get_conversation_context()
+        if conversation is not None:  # opened before this frame reached us: its spans join too
+            joining.adopt(trace.get_current_span(conversation).get_span_context(), self.call_id)
+        return conversation
 
     def _end(self, frame: Frame, source: Any) -> None:
         reason = getattr(frame, "reason", None)
@@ -286,7 +329,6 @@ def _handler_for(kind: type[Frame]) -> Any:
 
 # Frame class -> its handler; subclasses (and unhandled classes, as None) are added on first sight.
 _HANDLERS: dict[type[Frame], Any] = {
-    StartFrame: CallwatchObserver._start,
     EndFrame: CallwatchObserver._end,
     CancelFrame: CallwatchObserver._end,
     VADUserStartedSpeakingFrame: CallwatchObserver._user_started,
