@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -18,10 +20,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_worker(call_id: str, role: str, log_dir: Path, **env: str) -> str:
     environ = {**os.environ, "LOG_DIR": str(log_dir), "LOG_CONSOLE": "false",
                "ENVIRONMENT": "production", "OTEL_METRIC_EXPORT_INTERVAL": "200", **env}
-    done = subprocess.run([sys.executable, "-m", "tests._otel.worker", call_id, role, "0.05"],
-                          cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60,
-                          check=True)
-    return done.stdout + done.stderr
+    # A session of its own: a timeout stops the worker and any child it forked, hung or not.
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests._otel.worker", call_id, role, "0.05"], cwd=ROOT,
+        env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True)
+    try:
+        out, err = process.communicate(timeout=60)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert process.returncode == 0, err[-2000:]
+    return out + err
 
 
 def test_records_calls_timers_and_metrics_reach_the_collector(tmp_path: Path) -> None:
