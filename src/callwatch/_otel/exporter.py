@@ -5,8 +5,10 @@ hand-over, nothing else on the writer thread); call starts and ends arrive from
 the monitor's call listener as two small tuples. The export thread turns them
 into log records, spans and histogram points, yielding the interpreter every few
 records and stepping aside while another thread wants it, so a busy caller is
-never held up by it. When it falls behind, what does not fit is dropped and
-counted, never waited for.
+never held up by it. A burst waits in the inbox and leaves as fast as the
+collector takes it; only when the inbox overflows (the collector is down, or too
+slow for longer than a burst) is what does not fit dropped and counted, never
+waited for.
 """
 
 from __future__ import annotations
@@ -32,9 +34,16 @@ __all__ = ["Exporter"]
 INBOX = 65_536  # written records waiting for the export thread
 SLICE = 8  # records converted between two yields of the interpreter
 BUSY_SEC = 0.001  # a yield that long means another thread wanted the interpreter
-BACKOFF_SEC = 0.02  # then the export thread steps aside this long
+# Then the export thread steps aside: long while the application is logging (the writer
+# handed a batch within LOGGING_SEC), so a logging caller keeps its pace; short otherwise,
+# as the thread that wanted the interpreter is then mostly the one sending what we built,
+# and a long pause left both idle (a burst took twice as long to reach the collector).
+BACKOFF_LOGGING_SEC = 0.02
+BACKOFF_IDLE_SEC = 0.002
+LOGGING_SEC = 0.1  # twice the writer's default flush interval
 WAKE_AT = 512
 INTERVAL_SEC = 0.1
+ROOM_WAIT_SEC = 0.01  # the batch processors are full: the export thread waits this long
 END_GRACE_NS = 300_000_000  # a call's end waits this long for its last records to arrive
 _ERROR = 40
 # Attributes that describe the log line, not the operation: left off spans.
@@ -68,6 +77,7 @@ class Exporter:
         self._wake = threading.Event()
         self._stopping = False
         self._deadline = float("inf")
+        self._last_take = 0.0  # when the writer last handed a batch over
         BATCH_SINKS.append(self.take)
         self._thread = threading.Thread(target=self._run, name="callwatch-otlp", daemon=True)
         self._thread.start()
@@ -76,6 +86,7 @@ class Exporter:
 
     def take(self, batch: list[Item]) -> None:
         """The writer's batch: queued for export, or dropped and counted when the queue is full."""
+        self._last_take = time.monotonic()
         inbox = self.inbox
         room = INBOX - len(inbox)
         if room >= len(batch):
@@ -107,14 +118,18 @@ class Exporter:
             inbox = self.inbox
             done = 0
             while inbox:
-                if final and time.monotonic() > self._deadline:
-                    self.delivery.dropped(len(inbox), "records", "not exported before shutdown")
+                if self._stopping and time.monotonic() > self._deadline:
+                    self.delivery.cut_short(len(inbox))
                     inbox.clear()
                     break
+                if not self._room():
+                    time.sleep(ROOM_WAIT_SEC)
+                    self._take_starts()
+                    continue
                 self._export(inbox.popleft())
                 done += 1
                 if done % SLICE == 0:
-                    if not final:
+                    if not self._stopping:
                         self._step_aside()
                     self._take_starts()
             self._take_ends(final)
@@ -124,13 +139,13 @@ class Exporter:
         except Exception:  # the export thread outlives any one bad record
             self.delivery.internal_error()
 
-    @staticmethod
-    def _step_aside() -> None:
+    def _step_aside(self) -> None:
         """Let the callers' threads run first: yield, and back off while they are busy."""
         started = time.perf_counter()
         time.sleep(0)
         if time.perf_counter() - started > BUSY_SEC:
-            time.sleep(BACKOFF_SEC)
+            logging = time.monotonic() - self._last_take < LOGGING_SEC
+            time.sleep(BACKOFF_LOGGING_SEC if logging else BACKOFF_IDLE_SEC)
 
     def _take_starts(self) -> None:
         events = self.events
@@ -178,8 +193,6 @@ class Exporter:
     def _emit_log(
         self, record: dict[str, Any], nanos: int, attributes: dict[str, Any], call_id: Any
     ) -> None:
-        if not self._room("records"):
-            return
         trace_id, span_id = record.get("trace_id"), record.get("span_id")
         context = None
         if isinstance(trace_id, str) and isinstance(span_id, str):
@@ -223,7 +236,7 @@ class Exporter:
 
     def _span(self, name: str, call_id: Any, nanos: int, duration_ms: float,
               attributes: dict[str, Any], failed: bool) -> None:
-        if self.spans is not None and self._room("spans"):
+        if self.spans is not None:
             self.spans.timed(name, call_id, nanos, duration_ms, attributes, failed)
             self._accept("spans")
 
@@ -236,12 +249,14 @@ class Exporter:
             return None
         return trace.set_span_in_context(trace.NonRecordingSpan(span_context))
 
-    def _room(self, unit: str) -> bool:
-        """Own batch processors only take what they can hold: the rest is counted here."""
-        if unit not in self.signals.counted or self.delivery.has_room(unit, QUEUE):
-            return True
-        self.delivery.dropped(1, unit, "batch queue full")
-        return False
+    def _room(self) -> bool:
+        """Whether our own batch processors can take a record's log and span without dropping.
+
+        While they cannot (the collector is behind), records wait in the inbox: a burst
+        is delayed, not lost, and only an inbox overflow drops (counted in :meth:`take`).
+        """
+        delivery = self.delivery
+        return all(delivery.has_room(unit, QUEUE) for unit in self.signals.counted)
 
     def _accept(self, unit: str) -> None:
         if unit in self.signals.counted:
@@ -251,6 +266,10 @@ class Exporter:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def pending(self) -> int:
+        """Records and spans not yet sent or dropped: 0 once the export has caught up."""
+        return len(self.inbox) + self.delivery.in_flight()
 
     def stop(self, timeout: float) -> None:
         """Export what is queued and stop within ``timeout`` seconds, whatever the collector."""
@@ -266,6 +285,7 @@ class Exporter:
         """Forget a parent process's exporter in a forked child, sending nothing."""
         self._unregister()
         self.inbox.clear()
+        self.delivery.forget()
         self.signals.shutdown(0.1)
 
     def _unregister(self) -> None:

@@ -3,7 +3,8 @@
 A global provider the application set is used and never replaced. Only for a
 signal with no such provider and an OTLP endpoint set (``OTEL_EXPORTER_OTLP_ENDPOINT``
 or the signal's own variable) does callwatch build its own provider, kept private
-(never made global), exporting over OTLP/HTTP in batches on the SDK's threads.
+(never made global), exporting over OTLP/HTTP in batches on the SDK's threads (for
+log records, on callwatch's own sender: see ``log_batches``).
 The SDK reads the standard ``OTEL_*`` variables itself (endpoints, headers,
 timeouts, ``OTEL_RESOURCE_ATTRIBUTES``, ``OTEL_SERVICE_NAME``).
 """
@@ -25,8 +26,11 @@ from callwatch._otel.delivery import Delivery, say
 __all__ = ["Signals", "build", "endpoint_configured", "own_signals"]
 
 SIGNALS = ("logs", "traces", "metrics")
-QUEUE = 4096  # records (or spans) handed to a batch processor and not yet exported
+QUEUE = 4096  # records (or spans) the export thread lets a batch processor hold unsent
 BATCH = 512
+# The span batch processor holds this much more than QUEUE: call spans ended without waiting
+# for room (a call's end, shutdown's still-live calls) never push out a queued span uncounted.
+_HEADROOM = 4 * BATCH
 SCHEDULE_MS = 500
 # The SDK's exporters log each failed batch; callwatch says it once per episode instead.
 _EXPORTER_LOGGERS = (
@@ -145,14 +149,11 @@ def own_signals(
     signals = Signals(delivery=delivery)
     _quiet_sdk_exporters()
     if log_exporter is not None:
-        from opentelemetry.sdk._logs import LoggerProvider  # noqa: PLC0415
-        from opentelemetry.sdk._logs.export import BatchLogRecordProcessor  # noqa: PLC0415
+        from callwatch._otel.log_batches import LogBatches  # noqa: PLC0415
 
-        logs = LoggerProvider(resource=resource, shutdown_on_exit=False)
-        logs.add_log_record_processor(BatchLogRecordProcessor(
-            _counting(log_exporter, delivery, "records"), max_queue_size=QUEUE,
-            max_export_batch_size=BATCH, schedule_delay_millis=SCHEDULE_MS))
-        signals.logger = logs.get_logger("callwatch")
+        logs = LogBatches(_counting(log_exporter, delivery, "records"), resource, BATCH,
+                          SCHEDULE_MS / 1000)
+        signals.logger = logs
         signals.own.append(logs)
         signals.counted.add("records")
     if span_exporter is not None:
@@ -161,7 +162,7 @@ def own_signals(
 
         traces = TracerProvider(resource=resource, shutdown_on_exit=False)
         traces.add_span_processor(BatchSpanProcessor(
-            _counting(span_exporter, delivery, "spans"), max_queue_size=QUEUE,
+            _counting(span_exporter, delivery, "spans"), max_queue_size=QUEUE + _HEADROOM,
             max_export_batch_size=BATCH, schedule_delay_millis=SCHEDULE_MS))
         signals.tracer = traces.get_tracer("callwatch")
         signals.own.append(traces)
@@ -203,14 +204,23 @@ def _otlp_exporters(wanted: Mapping[str, bool]) -> dict[str, Any]:
     return {signal: factories[signal]() for signal, on in wanted.items() if on}
 
 
+_resources: dict[str, Any] = {}  # the process tree's resource per APP_NAME, all but the pid
+
+
 def _resource(app_name: str) -> Any:
-    """service.name from APP_NAME, host.name and process.pid; the OTEL_* variables win."""
+    """service.name from APP_NAME, host.name and process.pid; the OTEL_* variables win.
+
+    Built once and inherited by forked workers, which only add their pid: the SDK detects
+    resources on a thread pool, and in a child being set up after fork that pool's lock can
+    still be held for the fork, which would hang the worker forever.
+    """
     from opentelemetry.sdk.resources import OTELResourceDetector, Resource  # noqa: PLC0415
 
-    base = Resource.create(
-        {"service.name": app_name, "host.name": socket.gethostname(), "process.pid": os.getpid()}
-    )
-    return base.merge(OTELResourceDetector().detect())
+    base = _resources.get(app_name)
+    if base is None:
+        base = Resource.create({"service.name": app_name, "host.name": socket.gethostname()})
+        base = _resources[app_name] = base.merge(OTELResourceDetector().detect())
+    return Resource({"process.pid": os.getpid()}).merge(base)
 
 
 def _counting(inner: Any, delivery: Delivery, unit: str) -> Any:
