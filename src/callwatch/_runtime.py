@@ -10,7 +10,6 @@ runs at interpreter exit and on SIGTERM, chaining any handler already there.
 from __future__ import annotations
 
 import atexit
-import multiprocessing.util
 import os
 import signal
 import threading
@@ -117,7 +116,10 @@ def _install_exit_hooks() -> None:
     if not _atexit_installed:
         _atexit_installed = True
         atexit.register(shutdown)
-        # multiprocessing's children end with os._exit, which skips atexit.
+        # multiprocessing's children end with os._exit, which skips atexit. Loaded here,
+        # not at import: importing callwatch stays cheap.
+        import multiprocessing.util  # noqa: PLC0415
+
         multiprocessing.util.register_after_fork(_AFTER_FORK_KEY, _finalize_in_child)
     # Signal handlers can only be set from the main thread: if the first configure
     # ran elsewhere, a later one from the main thread installs it.
@@ -131,6 +133,8 @@ def _install_exit_hooks() -> None:
 
 
 def _finalize_in_child(_: object) -> None:
+    import multiprocessing.util  # noqa: PLC0415 - loaded by _install_exit_hooks already
+
     multiprocessing.util.Finalize(None, shutdown, exitpriority=0)
 
 
