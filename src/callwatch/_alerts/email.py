@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-import smtplib
 import ssl
 from collections.abc import Sequence
-from email.message import EmailMessage
+from typing import TYPE_CHECKING
 
 from callwatch._alerts.http import DeliveryError
 from callwatch._alerts.model import Alert
 from callwatch._logging.redact import register_secret
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 __all__ = ["EmailHandler"]
 
@@ -47,6 +49,9 @@ class EmailHandler:
         self.send_resolved = send_resolved
 
     def message(self, alert: Alert) -> EmailMessage:
+        # The mail modules load with the first alert mailed, not with every worker.
+        from email.message import EmailMessage  # noqa: PLC0415
+
         state = "RESOLVED" if alert.resolved else alert.severity.upper()
         message = EmailMessage()
         message["Subject"] = f"[{state}] {alert.title}"
@@ -62,6 +67,8 @@ class EmailHandler:
         return message
 
     def __call__(self, alert: Alert) -> None:
+        import smtplib  # noqa: PLC0415 - see message()
+
         try:
             self._send(self.message(alert))
         except smtplib.SMTPRecipientsRefused:
@@ -73,6 +80,8 @@ class EmailHandler:
             ) from None
 
     def _send(self, message: EmailMessage) -> None:
+        import smtplib  # noqa: PLC0415 - see message()
+
         context = ssl.create_default_context()
         smtp: smtplib.SMTP
         if self.use_ssl:
