@@ -270,6 +270,7 @@ class ProductionMonitor:
             self._window_sec = settings.error_rate_window_sec
             self.history = History(max(MINUTE_SEC, self._window_sec), self.started_at)
         self.system.disk_path = settings.log_dir
+        self.system.prime()
         self._place(settings, forked)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="callwatch-monitoring",

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psutil
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
@@ -68,6 +67,8 @@ class Fleet:
         self.placement = placement
         self.directory = placement.directory
         self.pid = os.getpid()
+        import psutil  # noqa: PLC0415 - loaded when a fleet is joined, not at import
+
         self.me = f"{self.pid}-{round(psutil.Process().create_time() * 100)}"
         self._window_sec = window_sec
         self._report = report
@@ -387,6 +388,8 @@ def _pid_of_db(path: str) -> int | None:
 
 
 def _pid_alive(pid: int) -> bool:
+    import psutil  # noqa: PLC0415 - see Fleet.__init__
+
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.NoSuchProcess:

@@ -15,8 +15,11 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
+
 
 __all__ = ["SERVERS", "Placement", "alive", "place"]
 
@@ -42,6 +45,8 @@ def place(
     configured: Path | None, log_dir: Path, forked: bool
 ) -> tuple[Placement | None, bool]:
     """(the fleet, if any; whether this looks like a fleet that could not be detected)."""
+    import psutil  # noqa: PLC0415 - loaded at start, not when callwatch is imported
+
     try:
         parent = psutil.Process(os.getppid())
         master = (parent.pid, parent.create_time())
@@ -79,6 +84,8 @@ def _server_of(parent: psutil.Process) -> str | None:
 
 def _has_sibling_workers(parent: psutil.Process) -> bool:
     """Two or more children of our parent run our interpreter: a pre-fork server, likely."""
+    import psutil  # noqa: PLC0415 - see place()
+
     try:
         exe = os.path.realpath(sys.executable)
         return sum(1 for child in parent.children() if child.exe() == exe) >= 2
@@ -100,6 +107,8 @@ def _remove_dead_fleets(root: Path) -> None:
 
 def alive(pid: int, created_cs: str) -> bool:
     """Process ``pid`` runs, is not a zombie, and started at ``created_cs`` (1/100 s)."""
+    import psutil  # noqa: PLC0415 - see place()
+
     try:
         process = psutil.Process(pid)
         return (process.status() != psutil.STATUS_ZOMBIE

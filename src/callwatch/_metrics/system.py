@@ -12,9 +12,11 @@ import contextlib
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
+
 
 __all__ = ["MIN_CPU_INTERVAL_SEC", "SystemSampler", "cgroup_memory"]
 
@@ -29,11 +31,24 @@ class SystemSampler:
     def __init__(self, disk_path: Path | None = None) -> None:
         self.disk_path = disk_path or Path("/")
         self._lock = threading.Lock()
-        self._process = psutil.Process()
-        self._cpu_times = _busy_total()
-        self._cpu_at = time.monotonic()
+        self._process: psutil.Process | None = None
+        self._cpu_times = (0.0, 0.0)
+        self._cpu_at = 0.0
         self._sample: dict[str, Any] | None = None
         self._sampled_at = 0.0
+
+    def prime(self) -> None:
+        """Take the first CPU reading (component start; psutil loads here, not at import)."""
+        with self._lock:
+            self._prime()
+
+    def _prime(self) -> psutil.Process:
+        import psutil  # noqa: PLC0415
+
+        self._process = process = psutil.Process()
+        self._cpu_times, self._cpu_at = _busy_total(), time.monotonic()
+        self._sample = None
+        return process
 
     def latest(self, max_age: float = 2.0) -> dict[str, Any]:
         """The cached sample if fresher than ``max_age`` seconds, else a new one."""
@@ -50,6 +65,9 @@ class SystemSampler:
             return sample
 
     def _measure(self) -> dict[str, Any]:
+        import psutil  # noqa: PLC0415 - see prime()
+
+        process = self._process or self._prime()
         cpu = self._cpu_percent()
         memory = psutil.virtual_memory()
         used, limit = memory.total - memory.available, memory.total
@@ -58,12 +76,12 @@ class SystemSampler:
         if container is not None and limited:
             used, limit = container
         disk = psutil.disk_usage(str(_existing(self.disk_path)))
-        with self._process.oneshot():
-            rss = self._process.memory_info().rss
+        with process.oneshot():
+            rss = process.memory_info().rss
             try:
-                open_files = self._process.num_fds()
+                open_files = process.num_fds()
             except (AttributeError, psutil.Error):  # not POSIX
-                open_files = len(self._process.open_files())
+                open_files = len(process.open_files())
         return {
             "cpu_percent": round(cpu, 1),
             "memory_percent": round(100.0 * used / limit, 1) if limit else 0.0,
@@ -92,6 +110,8 @@ class SystemSampler:
 
 
 def _busy_total() -> tuple[float, float]:
+    import psutil  # noqa: PLC0415 - see SystemSampler.prime()
+
     times = psutil.cpu_times()
     total = sum(times)
     # guest time is already included in user time on Linux.
