@@ -47,3 +47,14 @@ def test_cgroup_v1_limit_is_used_without_reclaimable_cache(tmp_path: Path) -> No
 def test_unlimited_cgroup_means_the_host_figures(tmp_path: Path) -> None:
     root = _v1(tmp_path, limit=9223372036854771712, usage=600, inactive=0)
     assert cgroup_memory(root) is None
+
+
+def test_a_forked_child_starts_sampling_with_a_lock_of_its_own() -> None:
+    """The parent's sampling thread may hold the lock at the fork; no thread of the child
+    would ever release it, and monitoring's start must not wait for it."""
+    sampler = SystemSampler()
+    sampler.refresh()
+    inherited = sampler._lock  # what a fork copies: held by a thread the child does not have
+    inherited.acquire()
+    sampler.prime()  # component start in the child
+    assert sampler.latest(max_age=0.0)["cpu_count"] >= 1

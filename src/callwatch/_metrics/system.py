@@ -38,9 +38,13 @@ class SystemSampler:
         self._sampled_at = 0.0
 
     def prime(self) -> None:
-        """Take the first CPU reading (component start; psutil loads here, not at import)."""
-        with self._lock:
-            self._prime()
+        """Take the first CPU reading (component start; psutil loads here, not at import).
+
+        A forked child gets a lock of its own: the parent's sampling thread may have
+        held this one at the fork, and no thread of the child would ever release it.
+        """
+        self._lock = threading.Lock()
+        self._prime()
 
     def _prime(self) -> psutil.Process:
         import psutil  # noqa: PLC0415
