@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
 import callwatch
+from callwatch._logging import files
 from callwatch._logging.files import log_path
 from callwatch.logger import audit_log, log
 from tests.helpers import strict_loads
@@ -49,3 +53,22 @@ def test_a_file_ending_cleanly_gets_no_blank_line(tmp_path: Path) -> None:
         callwatch.shutdown()
     assert b"\n\n" not in path.read_bytes()
     assert path.read_bytes().count(b"\n") == 2
+
+
+def test_another_process_mid_append_is_not_taken_for_a_torn_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A line another writer is still appending ends a moment later: no blank line is added."""
+    monkeypatch.setattr(files, "_SETTLE_SEC", 0.2)  # a wide window: the other write lands in it
+    path = log_path(tmp_path, "app", "2026-01-01")
+    path.parent.mkdir(parents=True)
+    path.write_bytes(TORN)
+    rest = threading.Timer(0.05, lambda: path.open("ab").write(b'ord"}\n'))
+    rest.start()
+    day_files = files.DayFiles(tmp_path)
+    try:
+        day_files.append("app", "2026-01-01", b'{"message":"mine"}\n')
+    finally:
+        rest.join()
+        day_files.close()
+    assert path.read_bytes().split(b"\n") == [TORN + b'ord"}', b'{"message":"mine"}', b""]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 __all__ = ["CATEGORIES", "DayFiles", "day_of", "log_path"]
@@ -22,6 +23,10 @@ CATEGORIES: dict[str, tuple[str, str]] = {
     "performance": ("performance", "performance"),
 }
 _DAY_IN_NAME = re.compile(r"_(\d{4}-\d{2}-\d{2})\.log")
+# A torn tail is one that stays the same this many times, this far apart (0.1 s in all).
+_SETTLE_CHECKS = 5
+_SETTLE_SEC = 0.02
+_MAX_CHECKS = 50
 
 
 def log_path(log_dir: Path, category: str, day: str) -> Path:
@@ -36,16 +41,37 @@ def day_of(path: Path) -> str | None:
 
 
 def _ends_mid_line(path: Path) -> bool:
-    """Whether the file's last byte is not a newline (an empty file ends cleanly)."""
+    """Whether the file ends in a torn line: its last byte is not a newline, and stays so.
+
+    Another process's append in progress also shows a partial last line for a moment
+    (the kernel grows the file page by page): only a tail that does not change while
+    we look again is a fragment left by a process killed mid-write.
+    """
+    last = _tail(path)
+    steady = 0
+    for _ in range(_MAX_CHECKS):  # a file others keep growing mid-line: leave it be
+        if last is None or last[1] == b"\n":
+            return False
+        if steady == _SETTLE_CHECKS:
+            return True
+        time.sleep(_SETTLE_SEC)
+        now = _tail(path)
+        steady = steady + 1 if now == last else 0
+        last = now
+    return False
+
+
+def _tail(path: Path) -> tuple[int, bytes] | None:
+    """(size, last byte) of the file; None when empty or unreadable (nothing to mend)."""
     try:
         with open(path, "rb") as file:
             size = file.seek(0, os.SEEK_END)
             if size == 0:
-                return False
+                return None
             file.seek(size - 1)
-            return file.read(1) != b"\n"
+            return size, file.read(1)
     except OSError:  # unreadable (write-only permissions): nothing can be known
-        return False
+        return None
 
 
 class DayFiles:
