@@ -139,22 +139,21 @@ def test_a_span_active_at_the_call_start_is_the_call_spans_parent(memory: Memory
     assert inside.span_id == conversation.get_span_context().span_id
 
 
-def test_callwatch_otlp_false_turns_export_off(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
-    monkeypatch.setenv("CALLWATCH_OTLP", "false")
-    callwatch.configure(log_dir=tmp_path / "logs", console=False)
-    try:
-        assert _otel.current() is None
-    finally:
-        callwatch.shutdown()
+_ENDPOINTS = ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+              "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")
 
 
-def test_no_endpoint_and_no_application_provider_means_no_export(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
-                 "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+@pytest.mark.parametrize("environ", [
+    pytest.param({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9", "CALLWATCH_OTLP": "false"},
+                 id="CALLWATCH_OTLP=false turns export off"),
+    pytest.param({}, id="no endpoint and no application provider"),
+])
+def test_export_stays_off(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, environ: dict[str, str]) -> None:
+    for name in _ENDPOINTS:
         monkeypatch.delenv(name, raising=False)
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
     callwatch.configure(log_dir=tmp_path / "logs", console=False)
     try:
         assert _otel.current() is None
